@@ -72,7 +72,9 @@ def _child(node: Any, key: Any) -> Any:
             return node[key.idx]
         except (IndexError, KeyError, TypeError):
             raise KeyError(key.idx) from None
-    if hasattr(key, "name"):  # GetAttrKey (dataclasses, NamedTuples)
+    if hasattr(key, "name"):  # GetAttrKey (dataclasses, NamedTuples, flax nnx Variables)
+        if key.name == "value" and hasattr(node, "get_value"):
+            return node.get_value()
         try:
             return getattr(node, key.name)
         except AttributeError:

@@ -1,0 +1,3 @@
+from sls_glue.main import main
+
+raise SystemExit(main())

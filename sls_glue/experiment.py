@@ -1,0 +1,142 @@
+"""A grid of fine-tuning runs (tasks x optimizers x seeds) that can be resumed, and its report.
+
+Layout of an experiment folder::
+
+    <out>/<task>/<optimizer>/seed<k>/steps.jsonl, summary.json   (one run each)
+    <out>/table.md                                              (paper Table I/II layout)
+    <out>/figures/*.png                                         (see sls_glue.plots)
+
+A run whose ``summary.json`` exists is skipped, so an interrupted protocol continues where it
+stopped; each run's files appear only when that run has finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sls_glue.train import TrainConfig
+
+__all__ = ["load_runs", "markdown_table", "run_grid", "run_dir", "write_report"]
+
+#: Paper Table I (small, 500 examples) and Table II (full): mean dev accuracy over 5 runs.
+PAPER_TABLES = {
+    "small": {"adam": 0.6875, "sgd_sls": 0.6927, "adam_sls": 0.7250, "pla_sls": 0.7165},
+    "full": {"adam": 0.8745, "sgd_sls": 0.8714, "adam_sls": 0.8830, "pla_sls": 0.8779},
+}
+
+
+def run_dir(out: pathlib.Path, task: str, optimizer: str, seed: int) -> pathlib.Path:
+    from sls_glue.data import get_task
+
+    return out / get_task(task).name / optimizer / f"seed{seed}"
+
+
+def run_grid(
+    base: TrainConfig,
+    out: str | pathlib.Path,
+    *,
+    tasks: Sequence[str],
+    optimizers: Sequence[str],
+    seeds: Sequence[int],
+    overwrite: bool = False,
+    per_task: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Runs every (task, seed, optimizer) without a summary yet; returns all summaries.
+
+    Order: task, then seed, then optimizer, so that every optimizer gets a result for a seed
+    before the next seed starts (a partial protocol still compares optimizers side by side).
+    ``per_task`` overrides config fields for one task (e.g. ``{"qnli": {"eval_subset": 1000}}``).
+    """
+    from sls_glue.train import OPTIMIZERS, train_and_evaluate
+
+    unknown = [o for o in optimizers if o not in OPTIMIZERS]
+    if unknown:
+        raise ValueError(f"unknown optimizer(s) {unknown}; known: {', '.join(sorted(OPTIMIZERS))}")
+    out = pathlib.Path(out)
+    summaries = []
+    for task in tasks:
+        overrides = (per_task or {}).get(task, {})
+        for seed in seeds:
+            for optimizer in optimizers:
+                config = dataclasses.replace(
+                    base, task=task, optimizer=optimizer, seed=seed, **overrides
+                )
+                target = run_dir(out, task, optimizer, seed)
+                summaries.append(train_and_evaluate(config, target, overwrite=overwrite))
+    return summaries
+
+
+def load_runs(out: str | pathlib.Path) -> list[dict[str, Any]]:
+    """Every finished run's summary under ``out`` (runs without summary.json are ignored)."""
+    return [
+        json.loads(p.read_text()) | {"path": str(p.parent)}
+        for p in sorted(pathlib.Path(out).glob("*/*/seed*/summary.json"))
+    ]
+
+
+def _mean_se(values: Iterable[float]) -> tuple[float, float, int]:
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, 0
+    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+    return float(v.mean()), se, int(v.size)
+
+
+def markdown_table(runs: Sequence[dict[str, Any]], metric: str = "dev_accuracy") -> str:
+    """Paper Table I/II layout: rows = optimizers, columns = tasks + average; mean +- SE (n)."""
+    tasks = sorted({r["task"] for r in runs})
+    optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
+    header = "| optimizer | " + " | ".join(tasks) + " | average |"
+    lines = [header, "|" + "---|" * (len(tasks) + 2)]
+    for opt in optimizers:
+        cells, means = [], []
+        for task in tasks:
+            vals = [r["final"][metric] for r in runs if r["task"] == task and r["optimizer"] == opt]
+            mean, se, n = _mean_se(vals)
+            means.append(mean)
+            if n == 0:
+                cells.append("-")
+            elif n == 1:
+                cells.append(f"{mean:.4f} (n=1)")
+            else:
+                cells.append(f"{mean:.4f} ± {se:.4f} (n={n})")
+        avg = float(np.mean(means)) if means and not any(math.isnan(m) for m in means) else math.nan
+        lines.append(f"| {opt} | " + " | ".join(cells) + f" | {avg:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: str | pathlib.Path) -> pathlib.Path:
+    """Writes ``table.md`` and the figures for the finished runs under ``out``."""
+    from sls_glue.plots import plot_experiment
+
+    out = pathlib.Path(out)
+    runs = load_runs(out)
+    if not runs:
+        raise FileNotFoundError(f"no finished runs (*/*/seed*/summary.json) under {out}")
+    text = ["# Dev accuracy after the last epoch\n", markdown_table(runs)]
+    skip = ("dev_accuracy", "dev_examples")  # dev_examples: a count in early summaries
+    secondary = sorted({k for r in runs for k in r["final"] if k not in skip})
+    for metric in secondary:
+        subset = [r for r in runs if metric in r["final"]]
+        text += [f"\n# {metric}\n", markdown_table(subset, metric)]
+    text.append("\n# Cost\n")
+    text.append("| task | optimizer | runs | value_fn evaluations / step | train s / step |\n")
+    text.append("|---|---|---|---|---|\n")
+    for task in sorted({r["task"] for r in runs}):
+        for opt in dict.fromkeys(r["optimizer"] for r in runs):
+            sel = [r for r in runs if r["task"] == task and r["optimizer"] == opt]
+            if sel:
+                evals = np.mean([r["evaluations_per_step"] for r in sel])
+                secs = np.median([r["train_time_s"] / r["steps"] for r in sel])
+                text.append(f"| {task} | {opt} | {len(sel)} | {evals:.2f} | {secs:.2f} |\n")
+    table = out / "table.md"
+    table.write_text("".join(text))
+    plot_experiment(out, runs)
+    return table

