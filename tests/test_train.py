@@ -126,10 +126,10 @@ def test_cli_runs_and_reports(tmp_path, capsys):
     assert "| adam_sls |" in table and "| adam |" in table
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert figures == [
-        "accuracy_sst2.png",
-        "loss_sst2.png",
-        "step_sizes_sst2_adam.png",
-        "step_sizes_sst2_adam_sls.png",
+        "accuracy_SST-2.png",
+        "loss_SST-2.png",
+        "step_sizes_SST-2_adam.png",
+        "step_sizes_SST-2_adam_sls.png",
     ]
     assert main(["plot", str(out)]) == 0
 
