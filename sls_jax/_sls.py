@@ -51,6 +51,7 @@ class ScaleBySLSState(NamedTuple):
     avg_pnorm: jax.Array  # (L,): smoothed preconditioned gradient norm P (smooth=True), else zeros
     num_decrease: jax.Array  # int32 (L,): updates of avg_decrease, for its bias correction
     num_pnorm: jax.Array  # int32 (L,): updates of avg_pnorm, for its bias correction
+    accepted_once: jax.Array  # bool (): a search has been accepted (ends first_backtrack_factor)
     info: LineSearchInfo  # diagnostics of the last update
 
 
@@ -63,6 +64,7 @@ def scale_by_sls(
     init_step_size: float = 0.1,
     c: float = 0.1,
     backtrack_factor: float = 0.9,
+    first_backtrack_factor: float | None = None,
     growth_factor: float = REFERENCE_GROWTH,
     max_trials: int = 100,
     preconditioner: Literal["adam", "identity"] = "adam",
@@ -111,6 +113,9 @@ def scale_by_sls(
       init_step_size: :math:`\eta_0` for every group (0.1 in the paper's runs).
       c: sufficient-decrease constant (0.1 in the paper's runs; 0.5 suggested with smoothing).
       backtrack_factor: :math:`\beta_b` in (0, 1) (0.9).
+      first_backtrack_factor: the reduction used until a search is accepted for the first time,
+        a cheaper start when ``init_step_size`` is far too large (e.g. 0.5); ``None`` (default,
+        as the paper) uses ``backtrack_factor`` throughout.
       growth_factor: per-step step-size growth, the reference's
         ``gamma ** (1 / n_batches_per_epoch)`` (``2 ** (1 / 500)``); 1 disables growth.
       max_trials: maximum value_fn evaluations per step (100).
@@ -154,6 +159,10 @@ def scale_by_sls(
         raise ValueError(f"preconditioner must be 'adam' or 'identity', got {preconditioner!r}")
     if not 0.0 < backtrack_factor < 1.0:
         raise ValueError(f"backtrack_factor must be in (0, 1), got {backtrack_factor}")
+    if first_backtrack_factor is None:
+        first_backtrack_factor = backtrack_factor
+    if not 0.0 < first_backtrack_factor < 1.0:
+        raise ValueError(f"first_backtrack_factor must be in (0, 1), got {first_backtrack_factor}")
     if not init_step_size > 0.0:
         raise ValueError(f"init_step_size must be positive, got {init_step_size}")
     if not c > 0.0:
@@ -187,6 +196,7 @@ def scale_by_sls(
             avg_pnorm=zeros,
             num_decrease=izeros,
             num_pnorm=izeros,
+            accepted_once=jnp.zeros([], bool),
             info=_armijo.empty_info(dtype),
         )
 
@@ -301,7 +311,9 @@ def scale_by_sls(
             start,
             accept,
             search=search,
-            backtrack_factor=backtrack_factor,
+            backtrack_factor=jnp.where(
+                state.accepted_once, backtrack_factor, first_backtrack_factor
+            ).astype(dtype),
             max_trials=max_trials,
         )
         step_sizes = jnp.where(in_search, result.step_size, grown).astype(dtype)
@@ -352,6 +364,7 @@ def scale_by_sls(
             avg_pnorm=avg_pnorm,
             num_decrease=num_decrease,
             num_pnorm=num_pnorm,
+            accepted_once=state.accepted_once | result.accepted,
             info=info,
         )
         # A non-finite loss or gradient must not poison the state: keep everything but info.
@@ -445,6 +458,7 @@ def adam_sls(
     b2: float = 0.999,
     eps: float = 1e-8,
     backtrack_factor: float = 0.9,
+    first_backtrack_factor: float | None = None,
     growth_factor: float = REFERENCE_GROWTH,
     max_trials: int = 100,
     smooth: bool = False,
@@ -463,6 +477,7 @@ def adam_sls(
         init_step_size=init_step_size,
         c=c,
         backtrack_factor=backtrack_factor,
+        first_backtrack_factor=first_backtrack_factor,
         growth_factor=growth_factor,
         max_trials=max_trials,
         preconditioner="adam",
@@ -486,6 +501,7 @@ def pla_sls(
     b2: float = 0.999,
     eps: float = 1e-8,
     backtrack_factor: float = 0.9,
+    first_backtrack_factor: float | None = None,
     growth_factor: float = REFERENCE_GROWTH,
     max_trials: int = 100,
     smooth: bool = False,
@@ -505,6 +521,7 @@ def pla_sls(
         init_step_size=init_step_size,
         c=c,
         backtrack_factor=backtrack_factor,
+        first_backtrack_factor=first_backtrack_factor,
         growth_factor=growth_factor,
         max_trials=max_trials,
         preconditioner="adam",
