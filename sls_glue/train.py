@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pathlib
 import platform
@@ -34,6 +35,8 @@ from sls_glue import data as glue_data
 from sls_glue.checkpoint import load_pretrained
 from sls_glue.groups import bert_param_labels, qkv_param_labels
 from sls_glue.metrics import compute_metrics
+
+log = logging.getLogger("sls_glue")
 
 __all__ = [
     "OPTIMIZERS",
@@ -352,6 +355,7 @@ def train_and_evaluate(
     records_out = steps_tmp.open("w")
     epochs: list[dict[str, Any]] = []
     step = 0
+    compiled = 0
     total_evals = 0
     train_time = 0.0
     start = time.perf_counter()
@@ -380,6 +384,14 @@ def train_and_evaluate(
                 )
                 loss = float(value)
                 elapsed = time.perf_counter() - t0
+                if traces["train"] > compiled:
+                    compiled = traces["train"]
+                    log.info(
+                        "compiled train step #%d for batch shape %s (%.1f s incl. the step)",
+                        compiled,
+                        batch["input_ids"].shape,
+                        elapsed,
+                    )
                 train_time += elapsed
                 step_sizes = _opt_field(opt_state, "step_sizes")
                 info = _opt_field(opt_state, "info")

@@ -35,9 +35,10 @@ TINY = dict(model="random:tiny", train_size=64, epochs=1, batch_size=32, max_len
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd_sls", "adam_sls", "pla_sls", "salsa"])
-def test_two_steps_on_real_sst2_rows(tmp_path, optimizer):
+def test_two_steps_on_real_sst2_rows(tmp_path, optimizer, caplog):
     config = TrainConfig(task="sst2", optimizer=optimizer, progress=False, **TINY)
-    summary = train_and_evaluate(config, tmp_path)
+    with caplog.at_level("INFO", logger="sls_glue"):
+        summary = train_and_evaluate(config, tmp_path)
     records = [json.loads(x) for x in (tmp_path / "steps.jsonl").read_text().splitlines()]
     assert summary["steps"] == len(records) == 2
     assert all(np.isfinite(r["loss"]) for r in records)
@@ -50,6 +51,8 @@ def test_two_steps_on_real_sst2_rows(tmp_path, optimizer):
             assert r["num_backtracks"] == r["num_evaluations"] - 1
     # One compilation per bucket: the step compiled once for every distinct padded length.
     assert summary["compilations"]["train"] == len({r["seq_len"] for r in records})
+    logged = [m for m in caplog.messages if m.startswith("compiled train step #")]
+    assert len(logged) == summary["compilations"]["train"]
     assert summary["final"]["dev_accuracy"] == pytest.approx(summary["epochs"][-1]["dev_accuracy"])
     assert summary["dev_examples"] == 872  # the full SST-2 dev set
     assert not list(tmp_path.glob("*.partial"))
