@@ -52,13 +52,6 @@ def bert_layer_groups(num_layers: int, num_groups: int) -> list[list[int]]:
     return groups
 
 
-def _param_path(path: tuple[Any, ...]) -> str:
-    """'encoder/layers/0/attention/value/kernel': the path without nnx's trailing ``.value``."""
-    if path and getattr(path[-1], "name", None) == "value":
-        path = path[:-1]
-    return path_to_str(path)
-
-
 def _layer_index(path: str) -> int | None:
     parts = path.split("/")
     if len(parts) > 2 and parts[0] == "encoder" and parts[1] == "layers":
@@ -85,7 +78,7 @@ def bert_param_labels(num_layers: int, num_groups: int = 10) -> Callable[[Any], 
                 layer_label[layer] = g
 
     def label(path: tuple[Any, ...], _: Any) -> int:
-        name = _param_path(path)
+        name = path_to_str(path)
         if num_groups == 1:
             return 0
         if name.startswith(("classifier", "pooler")):
@@ -111,7 +104,7 @@ def qkv_param_labels(params: Any) -> Any:
     """
 
     def label(path: tuple[Any, ...], _: Any) -> str:
-        parts = _param_path(path).split("/")
+        parts = path_to_str(path).split("/")
         for kind in ("query", "key", "value"):
             if kind in parts:
                 return kind

@@ -132,6 +132,49 @@ def as_scalar(x: Any, dtype: Any, what: str) -> jax.Array:
     return x.reshape(()).astype(dtype)
 
 
+def moment_dtype(param_dtype: Any) -> jnp.dtype:
+    """Dtype of optimizer moments for a parameter dtype: at least float32.
+
+    float16 cannot hold ``(1 - b2) g**2`` for small gradients nor ``eps = 1e-8``, so moments and
+    preconditioners of low-precision parameters are kept in float32 (the usual mixed-precision
+    practice); float64 parameters keep float64.
+    """
+    return jnp.promote_types(param_dtype, jnp.float32)
+
+
+def zeros_moments(params: Any) -> Any:
+    """Strongly typed zero moments with the structure of ``params`` (see :func:`moment_dtype`)."""
+    return jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), moment_dtype(jnp.result_type(p))), params)
+
+
+def round_to(x: jax.Array, dtype: Any) -> jax.Array:
+    """``x`` cast to ``dtype``, with the rounding kept even where XLA would skip a round trip.
+
+    XLA may drop a float32 -> bfloat16 -> float32 round trip (excess precision), so a trial point
+    would be evaluated at a position the parameters can never take; ``reduce_precision`` pins it.
+    """
+    y = x.astype(dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+        info = jnp.finfo(dtype)
+        y = jax.lax.reduce_precision(y, exponent_bits=info.nexp, mantissa_bits=info.nmant)
+    return y
+
+
+def reject_masked_params(name: str, params: Any) -> None:
+    """ValueError when ``params`` holds ``optax.MaskedNode`` (inside partition/masked)."""
+    import optax
+
+    masked = lambda x: isinstance(x, optax.MaskedNode)
+    if any(masked(leaf) for leaf in jax.tree.leaves(params, is_leaf=masked)):
+        raise ValueError(
+            f"{name} received params with masked parts (optax.MaskedNode): it is running inside "
+            "optax.partition, optax.multi_transform or optax.masked, which hide the other "
+            "parameters, so value_fn cannot be evaluated on the full model. For one step size "
+            "per parameter group use sls_jax.pla_sls(param_labels) or "
+            "sls_jax.scale_by_sls(param_labels=...) on the whole tree instead."
+        )
+
+
 def search_status(search: jax.Array, accepted: jax.Array, finite: jax.Array) -> jax.Array:
     """SearchStatus code (int32) from the flags of one update."""
     status = jnp.where(

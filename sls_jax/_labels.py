@@ -41,7 +41,13 @@ class GroupSpec(NamedTuple):
 
 
 def path_to_str(path: tuple[Any, ...]) -> str:
-    """'a/b/0/kernel' for a key path (DictKey, GetAttrKey, SequenceKey, FlattenedIndexKey)."""
+    """'a/b/0/kernel' for a key path (DictKey, GetAttrKey, SequenceKey, FlattenedIndexKey).
+
+    A trailing ``.value`` attribute (how a flax ``nnx.Variable`` holds its array) is left out,
+    so ``nnx.State`` paths read like plain dict paths: ``encoder/layers/0/attention/query/kernel``.
+    """
+    if path and getattr(path[-1], "name", None) == "value":
+        path = path[:-1]
     parts = []
     for key in path:
         for attr in ("key", "name", "idx"):

@@ -122,8 +122,8 @@ def scale_by_salsa(
         return ScaleBySaLSAState(
             count=jnp.zeros([], jnp.int32),
             step_sizes=jnp.full([1], init_step_size, dtype),
-            mu=optax.tree.zeros_like(params),
-            nu=optax.tree.zeros_like(params),
+            mu=_armijo.zeros_moments(params),
+            nu=_armijo.zeros_moments(params),
             avg_decrease=jnp.zeros([], dtype),
             avg_pnorm=jnp.zeros([], dtype),
             avg_step_size_slow=jnp.full([], 1e-8, dtype),
@@ -144,6 +144,7 @@ def scale_by_salsa(
     ) -> tuple[optax.Updates, ScaleBySaLSAState]:
         del grad
         _armijo.require_value_fn(name, value, value_fn, params)
+        _armijo.reject_masked_params(name, params)
         fn_kwargs = _armijo.value_fn_kwargs(value_fn, extra_args)
         dtype = state.step_sizes.dtype
         value = _armijo.as_scalar(value, dtype, "value")
@@ -156,6 +157,7 @@ def scale_by_salsa(
         needed = jnp.minimum(10.0, 1.0 / ((ratio - 1.0) + 1e-8))
         since = state.steps_since_search + 1
 
+        updates = jax.tree.map(lambda g: g.astype(_armijo.moment_dtype(g.dtype)), updates)
         mu = jax.tree.map(lambda m, g: (b1 * m + (1.0 - b1) * g).astype(m.dtype), state.mu, updates)
         nu = jax.tree.map(
             lambda v, g: (b2 * v + (1.0 - b2) * jnp.square(g)).astype(v.dtype), state.nu, updates
@@ -174,6 +176,7 @@ def scale_by_salsa(
         pnorm = sum(
             jnp.sum(g.astype(dtype) * d.astype(dtype)) for g, d in zip(g_leaves, direction)
         ).astype(dtype)
+        finite = finite & jnp.isfinite(pnorm)  # e.g. overflow of g**2 / sqrt(v)
         avg_pnorm = jnp.where(
             run_search, averaging * state.avg_pnorm + (1.0 - averaging) * pnorm, state.avg_pnorm
         ).astype(dtype)
@@ -187,7 +190,7 @@ def scale_by_salsa(
 
         def trial_value(step_size: jax.Array) -> jax.Array:
             trial = [
-                (p - step_size.astype(d.dtype) * d).astype(p.dtype)
+                _armijo.round_to(p - step_size.astype(d.dtype) * d, p.dtype)
                 for p, d in zip(param_leaves, direction)
             ]
             return value_fn(treedef.unflatten(trial), **fn_kwargs)

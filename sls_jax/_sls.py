@@ -190,8 +190,8 @@ def scale_by_sls(
             step_sizes=jnp.full([num_labels], init_step_size, dtype),
             group_of_label=jnp.arange(num_labels, dtype=jnp.int32),
             next_group=jnp.zeros([], jnp.int32),
-            mu=optax.tree.zeros_like(params) if use_momentum else (),
-            nu=optax.tree.zeros_like(params) if use_adam else (),
+            mu=_armijo.zeros_moments(params) if use_momentum else (),
+            nu=_armijo.zeros_moments(params) if use_adam else (),
             avg_decrease=zeros,
             avg_pnorm=zeros,
             num_decrease=izeros,
@@ -212,6 +212,7 @@ def scale_by_sls(
     ) -> tuple[optax.Updates, ScaleBySLSState]:
         del grad  # the incoming updates are the gradient g
         _armijo.require_value_fn(name, value, value_fn, params)
+        _armijo.reject_masked_params(name, params)
         fn_kwargs = _armijo.value_fn_kwargs(value_fn, extra_args)
         spec = resolve_groups(param_labels, params, group_order)
         num_labels = spec.num_groups
@@ -228,6 +229,7 @@ def scale_by_sls(
         leaf_label = spec.leaf_groups
 
         # Moments and the preconditioner p (Eq. 3).
+        updates = jax.tree.map(lambda g: g.astype(_armijo.moment_dtype(g.dtype)), updates)
         if use_momentum:
             mu = jax.tree.map(lambda m, g: b1 * m + (1.0 - b1) * g, state.mu, updates)
             mu = _tree_cast_like(mu, state.mu)
@@ -260,6 +262,7 @@ def scale_by_sls(
             .at[jnp.asarray(leaf_label)]
             .add(jnp.stack(pnorm_leaf).astype(dtype))
         )
+        finite = finite & jnp.all(jnp.isfinite(pnorm_label))  # e.g. overflow of g**2 / sqrt(v)
 
         # Which group is searched: all of them during warm-up (or with one group), else the cycle.
         warmup = (state.count < warmup_steps) | (num_labels == 1)
@@ -299,8 +302,9 @@ def scale_by_sls(
         param_leaves = treedef.flatten_up_to(params)
 
         def trial_value(eta: jax.Array) -> jax.Array:
+            scale = _per_label(eta * mask)
             trial = [
-                (p - (eta * mask[lab]).astype(d.dtype) * d).astype(p.dtype)
+                _armijo.round_to(p - scale[lab].astype(d.dtype) * d, p.dtype)
                 for p, d, lab in zip(param_leaves, direction, leaf_label)
             ]
             return value_fn(treedef.unflatten(trial), **fn_kwargs)
@@ -340,8 +344,9 @@ def scale_by_sls(
             ]
         else:
             step_dir = direction
+        leaf_step = _per_label(step_sizes)
         new_updates = [
-            jnp.where(finite, -(step_sizes[lab].astype(d.dtype) * d), 0.0).astype(p.dtype)
+            jnp.where(finite, -(leaf_step[lab].astype(d.dtype) * d), 0.0).astype(p.dtype)
             for d, lab, p in zip(step_dir, leaf_label, param_leaves)
         ]
 
@@ -374,6 +379,11 @@ def scale_by_sls(
         return treedef.unflatten(new_updates), kept
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _per_label(values: jax.Array) -> list[jax.Array]:
+    """The scalars of a (L,) vector, sliced once per label rather than once per leaf."""
+    return [values[i] for i in range(values.shape[0])]
 
 
 def _merge(
