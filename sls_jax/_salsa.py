@@ -109,9 +109,15 @@ def scale_by_salsa(
     """
     if not 0.0 < backtrack_factor < 1.0:
         raise ValueError(f"backtrack_factor must be in (0, 1), got {backtrack_factor}")
-    if not (init_step_size > 0.0 and c > 0.0 and growth_factor >= 1.0 and max_trials >= 1):
+    if not init_step_size > 0.0:
+        raise ValueError(f"init_step_size must be positive, got {init_step_size}")
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"c must be in (0, 1), got {c}")
+    if not eps >= 0.0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    if not (growth_factor >= 1.0 and max_trials >= 1):
         raise ValueError(
-            "init_step_size and c must be positive, growth_factor >= 1, max_trials >= 1"
+            f"growth_factor must be >= 1 and max_trials >= 1, got {growth_factor}, {max_trials}"
         )
     if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0 and 0.0 <= averaging < 1.0):
         raise ValueError(f"b1, b2 and averaging must be in [0, 1), got {b1}, {b2}, {averaging}")

@@ -165,8 +165,12 @@ def scale_by_sls(
         raise ValueError(f"first_backtrack_factor must be in (0, 1), got {first_backtrack_factor}")
     if not init_step_size > 0.0:
         raise ValueError(f"init_step_size must be positive, got {init_step_size}")
-    if not c > 0.0:
-        raise ValueError(f"c must be positive, got {c}")
+    if not 0.0 < c < 1.0:
+        raise ValueError(f"c must be in (0, 1), got {c}")
+    if not eps >= 0.0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    if not 0.0 <= smooth_decay < 1.0:
+        raise ValueError(f"smooth_decay must be in [0, 1), got {smooth_decay}")
     if not growth_factor >= 1.0:
         raise ValueError(f"growth_factor must be >= 1, got {growth_factor}")
     if max_trials < 1:
