@@ -211,6 +211,21 @@ def require_value_fn(name: str, value: Any, value_fn: Any, params: Any) -> None:
         )
 
 
+def check_call(
+    name: str, value: Any, value_fn: Any, params: Any, extra_args: dict[str, Any]
+) -> dict[str, Any]:
+    """Checks the arguments of a line search's ``update``; returns ``value_fn``'s kwargs.
+
+    Raises:
+      TypeError: ``value``, ``value_fn`` or ``params`` missing, or ``value_fn`` lacking a
+        required argument (see :func:`value_fn_kwargs`).
+      ValueError: masked params (inside ``optax.partition``; see :func:`reject_masked_params`).
+    """
+    require_value_fn(name, value, value_fn, params)
+    reject_masked_params(name, params)
+    return value_fn_kwargs(value_fn, extra_args)
+
+
 def value_fn_kwargs(value_fn: Callable[..., Any], extra_args: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of ``update`` that ``value_fn`` takes, checked before tracing.
 

@@ -149,9 +149,7 @@ def scale_by_salsa(
         **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleBySaLSAState]:
         del grad
-        _armijo.require_value_fn(name, value, value_fn, params)
-        _armijo.reject_masked_params(name, params)
-        fn_kwargs = _armijo.value_fn_kwargs(value_fn, extra_args)
+        fn_kwargs = _armijo.check_call(name, value, value_fn, params, extra_args)
         dtype = state.step_sizes.dtype
         value = _armijo.as_scalar(value, dtype, "value")
         finite = _armijo.all_finite(value, updates)

@@ -215,9 +215,7 @@ def scale_by_sls(
         **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleBySLSState]:
         del grad  # the incoming updates are the gradient g
-        _armijo.require_value_fn(name, value, value_fn, params)
-        _armijo.reject_masked_params(name, params)
-        fn_kwargs = _armijo.value_fn_kwargs(value_fn, extra_args)
+        fn_kwargs = _armijo.check_call(name, value, value_fn, params, extra_args)
         spec = resolve_groups(param_labels, params, group_order)
         num_labels = spec.num_groups
         if state.step_sizes.shape != (num_labels,):
