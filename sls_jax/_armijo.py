@@ -41,7 +41,9 @@ class SearchStatus:
 class LineSearchInfo(NamedTuple):
     """Diagnostics of the last ``update`` call.
 
-    Scalars are float32 (float64 under ``jax_enable_x64``) unless noted.
+    Scalars are float32 (float64 under ``jax_enable_x64``) unless noted. ``decrease`` is always
+    the raw observed decrease; the smoothed conditions (``smooth=True``, SaLSA) compare running
+    averages instead, so there ``decrease < sufficient_decrease`` can hold at an accepted trial.
     """
 
     num_evaluations: jax.Array  # int32 (): value_fn calls made by the last update
