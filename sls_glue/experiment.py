@@ -59,7 +59,16 @@ def run_grid(
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
     if unknown:
         raise ValueError(f"unknown optimizer(s) {unknown}; known: {', '.join(sorted(OPTIMIZERS))}")
+    from sls_glue.data import get_task, split_path
+
     out = pathlib.Path(out)
+    for task in tasks:  # bad task names or missing data fail before the first run
+        spec = get_task(task)
+        dev_split = (per_task or {}).get(task, {}).get("dev_split", base.dev_split)
+        for split in ("train", dev_split):
+            path = split_path(spec, split, base.data_dir)
+            if not path.exists():
+                raise FileNotFoundError(f"{spec.name} {split} file not found: {path}")
     summaries = []
     for task in tasks:
         overrides = (per_task or {}).get(task, {})

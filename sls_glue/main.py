@@ -87,7 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sls_glue.experiment import run_grid, write_report
 
     if args.command == "plot":
-        print(f"wrote {write_report(args.out)}")
+        try:
+            table = write_report(args.out)
+        except FileNotFoundError as error:
+            print(f"sls-glue: error: {error}", file=sys.stderr)
+            return 2
+        print(f"wrote {table} and {table.parent / 'figures'}")
         return 0
 
     if args.compilation_cache:
@@ -113,20 +118,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         dropout_rate=args.dropout,
         progress=not args.no_progress,
     )
-    summaries = run_grid(
-        base,
-        args.out,
-        tasks=args.task,
-        optimizers=args.optimizer,
-        seeds=args.seeds,
-        overwrite=args.overwrite,
-    )
+    try:
+        summaries = run_grid(
+            base,
+            args.out,
+            tasks=args.task,
+            optimizers=args.optimizer,
+            seeds=args.seeds,
+            overwrite=args.overwrite,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        print(f"sls-glue: error: {error}", file=sys.stderr)
+        return 2
     for s in summaries:
         final = ", ".join(f"{k}={v:.4f}" for k, v in s["final"].items())
         print(
             f"{s['task']} {s['optimizer']} seed {s['seed']}: {final}; "
             f"{s['evaluations_per_step']:.2f} value_fn evaluations/step, "
-            f"{s['train_time_s'] / s['steps']:.2f} s/step"
+            f"{s['train_time_s'] / s['steps']:.2f} s/step (mean, compilation included)"
         )
     table = write_report(args.out)
     print(f"wrote {table} and {table.parent / 'figures'}")

@@ -76,6 +76,7 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
             epochs = np.arange(1, n_epochs + 1)
             ax.errorbar(epochs, mean, yerr=se, marker="o", capsize=3, label=f"{opt} (n={len(sel)})")
         ax.set(xlabel="epoch", ylabel="dev accuracy", title=f"{task}: dev accuracy")
+        ax.set_xticks(np.arange(1, n_epochs + 1))
         ax.legend()
         fig.tight_layout()
         path = fig_dir / f"accuracy_{task}.png"

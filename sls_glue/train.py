@@ -111,7 +111,7 @@ def _pla_labels(config: TrainConfig, params: Any) -> Any:
     if config.pla_groups == "qkv":
         return qkv_param_labels
     layers = len(params["encoder"]["layers"])
-    groups = min(int(config.pla_groups), layers + 2)
+    groups = min(int(config.pla_groups), layers + 2)  # MiniLM-L6: 10 -> 8 groups
     return bert_param_labels(layers, groups)
 
 
@@ -245,6 +245,13 @@ def build_model(config: TrainConfig, num_labels: int) -> tuple[nnx.Module, pathl
     return model, checkpoint
 
 
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config as JSON would store it, without fields that do not change results."""
+    config = json.loads(json.dumps(config))
+    config.pop("progress", None)
+    return config
+
+
 def _opt_field(state: Any, key: str) -> Any:
     try:
         return optax.tree.get(state, key)
@@ -305,7 +312,18 @@ def train_and_evaluate(
     workdir = pathlib.Path(workdir)
     summary_path = workdir / "summary.json"
     if summary_path.exists() and not overwrite:
-        return json.loads(summary_path.read_text())
+        stored = json.loads(summary_path.read_text())
+        wanted = _comparable(dataclasses.asdict(config))
+        if _comparable(stored["config"]) != wanted:
+            changed = sorted(
+                k for k in wanted if stored["config"].get(k) != wanted[k] and k in stored["config"]
+            )
+            raise ValueError(
+                f"{summary_path} holds a finished run with other settings ({', '.join(changed)}); "
+                "use another output folder or overwrite=True (--overwrite) to rerun it."
+            )
+        log.info("skipped: %s is already finished (overwrite=True reruns it)", workdir)
+        return stored
 
     # Everything that can fail on bad input happens before the first file is written.
     spec = glue_data.get_task(config.task)
@@ -459,6 +477,7 @@ def train_and_evaluate(
         "steps_per_epoch": steps_per_epoch,
         "epochs": epochs,
         "final": {f"dev_{k}": v for k, v in metrics.items()},
+        "num_step_sizes": len(record["step_sizes"]) if step else 0,
         "value_fn_evaluations": total_evals,
         "evaluations_per_step": total_evals / max(step, 1),
         "compilations": dict(traces),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax
@@ -66,6 +67,25 @@ def test_finished_run_is_skipped(tmp_path):
     assert second == json.loads((tmp_path / "summary.json").read_text())
     assert second["epochs"] == first["epochs"]
     assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp
+
+
+def test_finished_run_with_other_settings_is_an_error(tmp_path):
+    config = TrainConfig(task="sst2", optimizer="adam", progress=False, **TINY)
+    train_and_evaluate(config, tmp_path)
+    before = (tmp_path / "summary.json").read_bytes()
+    with pytest.raises(ValueError, match="other settings \\(epochs\\)"):
+        train_and_evaluate(dataclasses.replace(config, epochs=2), tmp_path)
+    assert (tmp_path / "summary.json").read_bytes() == before
+
+
+def test_cli_reports_bad_input_without_running(tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["--task", "sst2", "mrcp", "--out", str(out), "--no-progress"]) == 2
+    assert "unknown GLUE task 'mrcp'" in capsys.readouterr().err
+    assert main(["--data-dir", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["plot", str(tmp_path / "nothing")]) == 2
+    assert not out.exists()
 
 
 def test_c20_every_evaluation_of_a_step_sees_the_step_dropout_key():
