@@ -98,10 +98,19 @@ def _mean_se(values: Iterable[float]) -> tuple[float, float, int]:
     return float(v.mean()), se, int(v.size)
 
 
+#: Row order of tables and legends: the paper's, then any other optimizer by name.
+PAPER_ORDER = ("adam", "sgd_sls", "adam_sls", "pla_sls", "salsa")
+
+
+def optimizer_order(runs: Sequence[dict[str, Any]]) -> list[str]:
+    names = {r["optimizer"] for r in runs}
+    return [o for o in PAPER_ORDER if o in names] + sorted(names - set(PAPER_ORDER))
+
+
 def markdown_table(runs: Sequence[dict[str, Any]], metric: str = "dev_accuracy") -> str:
     """Paper Table I/II layout: rows = optimizers, columns = tasks + average; mean +- SE (n)."""
     tasks = sorted({r["task"] for r in runs})
-    optimizers = list(dict.fromkeys(r["optimizer"] for r in runs))
+    optimizers = optimizer_order(runs)
     header = "| optimizer | " + " | ".join(tasks) + " | average |"
     lines = [header, "|" + "---|" * (len(tasks) + 2)]
     for opt in optimizers:
@@ -155,7 +164,7 @@ def write_report(out: str | pathlib.Path) -> pathlib.Path:
     text.append("| task | optimizer | runs | value_fn evaluations / step | median s / step |\n")
     text.append("|---|---|---|---|---|\n")
     for task in sorted({r["task"] for r in runs}):
-        for opt in dict.fromkeys(r["optimizer"] for r in runs):
+        for opt in optimizer_order(runs):
             sel = [r for r in runs if r["task"] == task and r["optimizer"] == opt]
             if sel:
                 evals = np.mean([r["evaluations_per_step"] for r in sel])

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sls_glue.experiment import optimizer_order
+
 __all__ = ["plot_experiment"]
 
 
@@ -44,7 +46,7 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
     written = []
     for task in sorted({r["task"] for r in runs}):
         task_runs = [r for r in runs if r["task"] == task]
-        optimizers = list(dict.fromkeys(r["optimizer"] for r in task_runs))
+        optimizers = optimizer_order(task_runs)
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for opt in optimizers:
