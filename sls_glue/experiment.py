@@ -125,8 +125,9 @@ def markdown_table(runs: Sequence[dict[str, Any]], metric: str = "dev_accuracy")
                 cells.append(f"{mean:.4f} (n=1)")
             else:
                 cells.append(f"{mean:.4f} ± {se:.4f} (n={n})")
-        avg = float(np.mean(means)) if means and not any(math.isnan(m) for m in means) else math.nan
-        lines.append(f"| {opt} | " + " | ".join(cells) + f" | {avg:.4f} |")
+        complete = means and not any(math.isnan(m) for m in means)
+        avg = f"{float(np.mean(means)):.4f}" if complete else "-"  # only over all tasks
+        lines.append(f"| {opt} | " + " | ".join(cells) + f" | {avg} |")
     return "\n".join(lines) + "\n"
 
 
