@@ -288,16 +288,19 @@ class BertSelfAttention(nnx.Module):
           ``LayerNorm(x + dense(attention(x)))``, ``(batch, seq, hidden)``.
         """
         b, s, h = x.shape
-        split = (b, s, self.num_heads, self.head_dim)
-        q = self.query(x).reshape(split)
-        k = self.key(x).reshape(split)
-        v = self.value(x).reshape(split)
+        # Heads before the sequence axis, (batch, heads, seq, head_dim): on CPU this layout makes
+        # the two attention matmuls 14-25% faster for the whole forward than (batch, seq, heads,
+        # head_dim) (benchmarks/forward_gap.py, variant attn_bnsd).
+        heads = lambda t: t.reshape(b, s, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+        q = heads(self.query(x))
+        k = heads(self.key(x))
+        v = heads(self.value(x))
         q = q * jnp.asarray(1.0 / math.sqrt(self.head_dim), q.dtype)
         # Scores and softmax in float32 whatever the compute dtype.
-        scores = jnp.einsum("bqnd,bknd->bnqk", q, k, preferred_element_type=jnp.float32)
+        scores = jnp.einsum("bnqd,bnkd->bnqk", q, k, preferred_element_type=jnp.float32)
         probs = jax.nn.softmax(scores + mask_bias, axis=-1).astype(v.dtype)
         probs = _dropout(probs, dropout_rate, _fold(dropout_key, 0))
-        ctx = jnp.einsum("bnqk,bknd->bqnd", probs, v).reshape(b, s, h)
+        ctx = jnp.einsum("bnqk,bnkd->bnqd", probs, v).transpose(0, 2, 1, 3).reshape(b, s, h)
         out = _dropout(self.output(ctx), dropout_rate, _fold(dropout_key, 1))
         return self.layer_norm(x + out)
 
