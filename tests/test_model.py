@@ -386,6 +386,18 @@ def test_resolve_default_is_minilm() -> None:
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
 
 
+def test_resolve_default_from_environment(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(checkpoint.CHECKPOINT_ENV, str(tmp_path))
+    assert resolve_checkpoint(None) == tmp_path.resolve()
+    monkeypatch.setenv(checkpoint.CHECKPOINT_ENV, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="SLS_GLUE_CHECKPOINT.*not a folder"):
+        resolve_checkpoint(None)
+    # An explicit argument wins over the environment.
+    assert resolve_checkpoint(str(tmp_path)) == tmp_path.resolve()
+
+
 def test_resolve_hub_name_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
     from huggingface_hub import errors as hf_errors
