@@ -169,8 +169,9 @@ def write_report(out: str | pathlib.Path) -> pathlib.Path:
             sel = [r for r in runs if r["task"] == task and r["optimizer"] == opt]
             if sel:
                 evals = np.mean([r["evaluations_per_step"] for r in sel])
-                secs = np.median([t for r in sel for t in _steady_step_times(r)])
-                text.append(f"| {task} | {opt} | {len(sel)} | {evals:.2f} | {secs:.2f} |\n")
+                times = [t for r in sel for t in _steady_step_times(r)]
+                secs = f"{float(np.median(times)):.2f}" if times else "-"  # e.g. 1 step/length
+                text.append(f"| {task} | {opt} | {len(sel)} | {evals:.2f} | {secs} |\n")
     table = out / "table.md"
     table.write_text("".join(text))
     plot_experiment(out, runs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -162,3 +163,16 @@ def test_registered_optimizers_cover_the_paper():
     schedule_cfg = TrainConfig(optimizer="adam")
     opt = make_optimizer(schedule_cfg, 100, {"w": jnp.zeros(2)})
     assert isinstance(opt, optax.GradientTransformationExtraArgs)
+
+
+def test_report_cost_without_steady_steps(tmp_path):
+    # One step per run: every step is a first step at its length (compilation), so there is no
+    # steady-state time; the cost table says "-" instead of averaging an empty list.
+    out = tmp_path / "one_step"
+    args = ["--task", "sst2", "--optimizer", "adam", "--train-size", "8", "--batch-size", "8"]
+    args += ["--epochs", "1", "--max-length", "32", "--model", "random:tiny"]
+    args += ["--out", str(out), "--no-progress", "--compilation-cache", ""]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(args) == 0
+    assert "| SST-2 | adam | 1 | 0.00 | - |" in (out / "table.md").read_text()
