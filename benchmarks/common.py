@@ -75,15 +75,25 @@ def _busy_jiffies() -> int | None:
     return sum(fields[:8]) - idle
 
 
+def _pid_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of another live process, 0 if unreadable."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ForeignLoad:
     """Share of the machine's CPU time used by *other* processes between start() and stop().
 
-    ``(busy jiffies of the whole machine - CPU time of this process and its waited children)
-    / (wall time * CPUs)``; 0 on an idle machine, 1 when other processes kept every core busy.
-    Linux only (None elsewhere).
+    ``(busy jiffies of the whole machine - CPU time of this process, its waited children and
+    the ``exclude`` processes (e.g. a worker it drives)) / (wall time * CPUs)``; 0 on an idle
+    machine, 1 when other processes kept every core busy. Linux only (None elsewhere).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: Sequence[int] = ()) -> None:
+        self.exclude = list(exclude)
         self.start()
 
     def start(self) -> None:
@@ -91,10 +101,10 @@ class ForeignLoad:
         self._busy = _busy_jiffies()
         self._own = self._own_seconds()
 
-    @staticmethod
-    def _own_seconds() -> float:
+    def _own_seconds(self) -> float:
         t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
+        own = t.user + t.system + t.children_user + t.children_system
+        return own + sum(_pid_seconds(p) for p in self.exclude)
 
     def stop(self) -> float | None:
         busy = _busy_jiffies()

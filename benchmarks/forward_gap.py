@@ -2,14 +2,17 @@
 
 Part 1 (one JAX process, ``--lengths``): the jitted loss of ``sls_glue.model`` ("model") against
 local functional variants of the same network on the same parameters (``variant_loss`` below; the
-model itself is not modified): ``functional`` (the same computation, to check the rewrite),
-``fused_qkv`` (one 384x1152 matmul instead of three), ``attn_bnsd`` (heads moved in front before
-the attention matmuls), ``dpa`` (``jax.nn.dot_product_attention``, XLA implementation),
-``ln_one_pass`` (LayerNorm variance as E[x^2] - E[x]^2), ``gelu_tanh`` (tanh GELU; changes the
-numbers slightly), ``bf16`` (bfloat16 matmuls, float32 LayerNorm/softmax) and ``best`` (fused QKV
-+ bnsd, float32). Each one's loss is compared with the model's. With ``--torch-python`` the
-PyTorch forward (transformers ``BertModel``, same weights and batches) is timed in the same rounds,
-so every variant gets a JAX/PyTorch ratio measured side by side.
+model itself is not modified): ``functional`` (attention einsums in (batch, seq, heads, dim)
+layout: the model's formulation until commit 0102882), ``attn_bnsd`` (heads moved in front of the
+sequence axis before the attention matmuls: the model's formulation since then), ``fused_qkv``
+(one 384x1152 matmul instead of three), ``dpa`` (``jax.nn.dot_product_attention``, XLA
+implementation), ``ln_one_pass`` (LayerNorm variance as E[x^2] - E[x]^2), ``gelu_tanh`` (tanh
+GELU; changes the numbers slightly), ``bf16`` (bfloat16 matmuls, float32 LayerNorm/softmax) and
+``best`` (fused QKV + bnsd, float32). Each one's loss is compared with the model's. With
+``--torch-python`` the PyTorch forward (transformers ``BertModel``, same weights and batches) is
+timed in the same rounds, so every variant gets a JAX/PyTorch ratio measured side by side.
+``--grad-variants`` also times ``value_and_grad`` of the listed variants; ``--variant-processes N``
+repeats part 1 (without PyTorch) in N fresh processes and reports the median ratios.
 
 Part 2 (``--flags``): one fresh JAX process per ``XLA_FLAGS`` setting (and one with 1 thread on
 both sides), each timing the model's forward and value_and_grad; the torch forward is timed
@@ -27,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,9 +86,24 @@ def parse_args(argv):
     p.add_argument("--flags", action="store_true", help="run part 2 (XLA flags, threads)")
     p.add_argument("--flag-sets", nargs="+", default=list(FLAG_SETS))
     p.add_argument("--flags-length", type=int, default=64)
+    p.add_argument(
+        "--flag-processes",
+        type=int,
+        default=1,
+        help="fresh processes per XLA_FLAGS setting (the same program's speed varies by up to "
+        "~15%% between processes; settings are interleaved and the medians reported)",
+    )
+    p.add_argument(
+        "--variant-processes",
+        type=int,
+        default=1,
+        help="run part 1 (without PyTorch) in this many fresh processes and report the median "
+        "of each variant's ratio to the model over them",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--data", choices=["auto", "sst2", "synthetic"], default="auto")
     p.add_argument("--skip-variants", action="store_true")
+    p.add_argument("--no-torch", action="store_true", help="no PyTorch reference")
     p.add_argument("--pause-pid", type=int, nargs="*", default=[])
     p.add_argument("--max-pause", type=float, default=480.0)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -255,7 +274,7 @@ def part1(args, setup, torch_side, pauser) -> list[dict[str, Any]]:
             compile_s[n] = round(_time_jax(fn, p, batches[0]), 2)
         names = list(fns) + list(grads) + (["torch"] if torch_side else [])
         times: dict[str, list[list[float]]] = {n: [] for n in names}
-        load = common.ForeignLoad()
+        load = common.ForeignLoad([torch_side.proc.pid] if torch_side else [])
         for r in range(args.repeats):
             idx = [(r * args.block + k) % len(batches) for k in range(args.block)]
             rotated = names[r % len(names) :] + names[: r % len(names)]
@@ -292,6 +311,65 @@ def part1(args, setup, torch_side, pauser) -> list[dict[str, Any]]:
             f"forward L={length}", {n: (e["ms"], e.get("ratio_to_torch")) for n, e in res.items()}
         )
     return out
+
+
+def part1_processes(args, tmp, pauser) -> dict[str, Any]:
+    """Part 1 in ``--variant-processes`` fresh processes (no PyTorch); per length and variant,
+    the median over processes of the in-process ratio to the model, and each process's."""
+    per_process = []
+    for k in range(args.variant_processes):
+        out = tmp / f"variants_{k}.json"
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--no-torch",
+            "--out",
+            str(out),
+            "--repeats",
+            str(args.repeats),
+            "--block",
+            str(args.block),
+            "--batch-size",
+            str(args.batch_size),
+            "--data",
+            args.data,
+            "--lengths",
+            *map(str, args.lengths),
+            "--variants",
+            *args.variants,
+            "--grad-variants",
+            *args.grad_variants,
+        ]
+        if args.layers:
+            cmd += ["--layers", str(args.layers)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        pauser.pause()
+        subprocess.run(cmd, check=True, capture_output=True)
+        pauser.checkpoint()
+        per_process.append(json.loads(out.read_text())["variants"])
+        common.log(f"variants process {k + 1}/{args.variant_processes} done")
+    pauser.resume()
+    result: dict[str, Any] = {"processes": args.variant_processes, "lengths": []}
+    for i, length in enumerate(args.lengths):
+        entries = {}
+        for name in per_process[0][i]["entries"]:
+            ratios = [p[i]["entries"][name]["ratio_to_model"] for p in per_process]
+            ms = [p[i]["entries"][name]["ms"] for p in per_process]
+            entries[name] = {
+                "ratio_to_model_median": round(common.median(ratios), 4),
+                "ratio_to_model_per_process": ratios,
+                "ms_per_process": ms,
+            }
+        result["lengths"].append(
+            {
+                "length": length,
+                "foreign_load": [p[i]["foreign_load"] for p in per_process],
+                "abs_loss_diff_vs_model": per_process[0][i]["abs_loss_diff_vs_model"],
+                "entries": entries,
+            }
+        )
+    return result
 
 
 # --------------------------------------------------------------------------- part 2
@@ -346,8 +424,9 @@ def part2(args, setup, torch_side, pauser) -> dict[str, Any]:
         path = setup["tmp"] / f"{group}.npz"
         export_batches(path, {group: batches_np}, setup["head"])
         torch_side("load", path=str(path))
-    results: dict[str, Any] = {"length": length}
-    for name in args.flag_sets:
+    results: dict[str, Any] = {"length": length, "processes_per_setting": args.flag_processes}
+
+    def one(name: str) -> dict[str, Any]:
         flags = FLAG_SETS[name]
         threads = 1 if name == "threads1" else args.threads
         env = dict(os.environ)
@@ -384,7 +463,7 @@ def part2(args, setup, torch_side, pauser) -> dict[str, Any]:
         pauser.checkpoint()
         line = [x for x in proc.stdout.splitlines() if x.startswith("CHILD_JSON ")]
         if proc.returncode or not line:
-            results[name] = {"flags": flags, "error": proc.stderr[-3000:]}
+            r = {"flags": flags, "error": proc.stderr[-3000:]}
         else:
             r = json.loads(line[-1][len("CHILD_JSON ") :])
             r["flags"], r["threads"] = flags, threads
@@ -399,12 +478,11 @@ def part2(args, setup, torch_side, pauser) -> dict[str, Any]:
                 t_ms = common.median(torch_before + torch_after) * 1e3
                 r["torch_forward_ms"] = round(t_ms, 1)
                 r["forward_jax_over_torch"] = round(r["forward_ms"] / t_ms, 4)
-            results[name] = r
         common.log(
             "flags",
             name,
             {
-                k: results[name].get(k)
+                k: r.get(k)
                 for k in (
                     "forward_ms",
                     "value_and_grad_ms",
@@ -414,6 +492,26 @@ def part2(args, setup, torch_side, pauser) -> dict[str, Any]:
                 )
             },
         )
+        return r
+
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.flag_sets}
+    for _ in range(args.flag_processes):  # settings interleaved: A B C .. A B C ..
+        for name in args.flag_sets:
+            runs[name].append(one(name))
+    keys = ("forward_ms", "value_and_grad_ms", "torch_forward_ms", "forward_jax_over_torch")
+    for name, rs in runs.items():
+        ok = [r for r in rs if "error" not in r]
+        if not ok:
+            results[name] = rs[0]
+            continue
+        agg: dict[str, Any] = {
+            k: round(common.median([r[k] for r in ok]), 4) for k in keys if k in ok[0]
+        }
+        agg.update(flags=ok[0]["flags"], threads=ok[0]["threads"], processes=len(ok))
+        agg["per_process"] = [{k: r.get(k) for k in keys} for r in ok]
+        if "warnings" in ok[0]:
+            agg["warnings"] = ok[0]["warnings"]
+        results[name] = agg
     pauser.resume()
     if torch_side:  # back to the default thread count
         torch_side(
@@ -458,21 +556,28 @@ def main(argv=None) -> int:
         "machine_start": common.machine_info(),
     }
     torch_side = None
+    ok = False
     try:
-        if args.torch_python:
+        if args.torch_python and not args.no_torch:
             torch_side = TorchSide(args.torch_python, tmp / "torch_worker.log")
             torch_side("init", checkpoint=str(folder), layers=args.layers, threads=threads)
             torch_side("load", path=str(_head_only(tmp, head)))
             result["torch_info"] = torch_side("info")
-        if not args.skip_variants:
+        if not args.skip_variants and args.variant_processes > 1:
+            result["variants_processes"] = part1_processes(args, tmp, pauser)
+            common.write_json(args.out, result)
+        elif not args.skip_variants:
             result["variants"] = part1(args, setup, torch_side, pauser)
             common.write_json(args.out, result)
         if args.flags:
             result["flags"] = part2(args, setup, torch_side, pauser)
+        ok = True
     finally:
         pauser.resume()
         if torch_side:
             torch_side.close()
+        if ok:  # keep the exported batches and the worker log only after a failure
+            shutil.rmtree(tmp, ignore_errors=True)
     result["pauses_s"] = pauser.periods
     result["machine_end"] = {"loadavg_1_5_15": common.loadavg()}
     result["jax_backend"] = jax.default_backend()

@@ -436,9 +436,10 @@ def run_memory(args: argparse.Namespace, runners: dict[str, Any], pauser: common
     results: dict[str, Any] = {
         "length": args.memory_length,
         "method": (
-            "one fresh process per optimizer, started from the warmed-up params and state of the "
-            "timing run: RSS (VmRSS) after loading params, after loading the state, peak (VmHWM) "
-            "over compile + first step, and peak over 3 steady steps (VmHWM reset before them)"
+            "one fresh process per optimizer: RSS (VmRSS) of the loaded model, after the "
+            "optimizer's init (the state), after swapping in the warmed-up params and state of "
+            "the parent, peak (VmHWM) over compile + first step, and peak over 3 steady steps "
+            "(VmHWM reset before them, after one more step)"
         ),
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -680,7 +681,10 @@ def main(argv: list[str] | None = None) -> int:
             steps = args.first_steps if name == "adam_sls_fb05" else args.protocol_steps
             if got is None and steps > 0:
                 common.log(f"protocol counts: running {name} for {steps} steps")
-                got = run_protocol_counts(name, steps, setup)
+                try:
+                    got = run_protocol_counts(name, steps, setup)
+                except FileNotFoundError as error:  # no GLUE data (e.g. a GPU box)
+                    got = {"source": f"not run: {error}"}
             protocol[name] = got or {"source": "not available (not run)"}
             common.write_json(args.out, {**result, "protocol_sst2_small": protocol})
         result["protocol_sst2_small"] = protocol

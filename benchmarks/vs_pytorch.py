@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -219,7 +220,7 @@ def timing(args, setup, torch_side, pauser) -> list[dict[str, Any]]:
 
         # Interleaved rounds.
         pauser.pause()
-        load = common.ForeignLoad()
+        load = common.ForeignLoad([torch_side.proc.pid] if torch_side else [])
         names = ["forward", *args.pairs]
         times: dict[str, dict[str, list[list[float]]]] = {
             n: {"jax": [], "torch": []} for n in names
@@ -383,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     platform = jax.default_backend()
     out = args.out or str(common.RESULTS / f"vs_pytorch_{platform}.json")
     torch_side = None
+    ok = False
     try:
         if not args.jax_only:
             torch_side = TorchSide(args.torch_python, tmp / "torch_worker.log")
@@ -397,10 +399,13 @@ def main(argv: list[str] | None = None) -> int:
         common.write_json(out, result)
         if args.accuracy:
             result["accuracy"] = accuracy(args, setup, torch_side)
+        ok = True
     finally:
         pauser.resume()
         if torch_side:
             torch_side.close()
+        if ok:  # keep the exported batches and the worker log only after a failure
+            shutil.rmtree(tmp, ignore_errors=True)
     result["pauses_s"] = pauser.periods
     result["wall_s"] = round(time.perf_counter() - t_begin, 1)
     result["machine_end"] = {"loadavg_1_5_15": common.loadavg()}
