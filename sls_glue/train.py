@@ -120,7 +120,11 @@ def _pla_labels(config: TrainConfig, params: Any) -> Any:
 OPTIMIZERS: dict[str, OptimizerFactory] = {
     "adam": _adam,
     "sgd_sls": lambda cfg, total, params: sls_jax.sgd_sls(**cfg.optimizer_kwargs),
-    "adam_sls": lambda cfg, total, params: sls_jax.adam_sls(**cfg.optimizer_kwargs),
+    # The paper's search: one reduction factor from the first step on (sls_jax.adam_sls defaults
+    # to a cheaper first search; --optimizer-kwargs '{"first_backtrack_factor": 0.5}' selects it).
+    "adam_sls": lambda cfg, total, params: sls_jax.adam_sls(
+        **{"first_backtrack_factor": None, **cfg.optimizer_kwargs}
+    ),
     "pla_sls": lambda cfg, total, params: sls_jax.pla_sls(
         _pla_labels(cfg, params), **cfg.optimizer_kwargs
     ),

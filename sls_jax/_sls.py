@@ -470,7 +470,7 @@ def adam_sls(
     b2: float = 0.999,
     eps: float = 1e-8,
     backtrack_factor: float = 0.9,
-    first_backtrack_factor: float | None = None,
+    first_backtrack_factor: float | None = 0.5,
     growth_factor: float = REFERENCE_GROWTH,
     max_trials: int = 100,
     smooth: bool = False,
@@ -483,7 +483,14 @@ def adam_sls(
     uses momentum, :math:`-\eta \hat m / (\sqrt{\hat v} + \epsilon)`, as the reference does
     (``b1=0`` makes the accepted trial point the step). ``smooth=True`` is the reference's
     smoothed variant (not SaLSA; for SaLSA see :func:`sls_jax.salsa`). Defaults are those of the
-    paper's runs. See :func:`scale_by_sls` for the call convention, state and edge cases.
+    paper's runs except ``first_backtrack_factor=0.5``: until the first accepted search the step
+    size is halved per trial instead of multiplied by 0.9, so the first step from
+    :math:`\eta_0 = 0.1` takes 9 trials instead of 48 on MiniLM/SST-2. Measured over the GLUE
+    small protocol with MiniLM-L6 (3 seeds; ``results/first_backtrack``): evaluations per step
+    1.43 instead of 1.93 (SST-2) and 1.51 instead of 2.05 (MRPC), dev accuracy 0.783 vs 0.777
+    (SST-2) and 0.651 vs 0.646 (MRPC). ``first_backtrack_factor=None`` gives the reference's
+    search, step for step (the authors' ``AdamSLS``). See :func:`scale_by_sls` for the call
+    convention, state and edge cases.
     """
     return scale_by_sls(
         init_step_size=init_step_size,

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -72,16 +73,21 @@ def _pla(**kwargs):
     return sls_jax.pla_sls(helpers.alternate_labels, **kwargs)
 
 
+# The suite's hand computations follow the reference search (one reduction factor throughout);
+# adam_sls's default cheaper first search has tests of its own.
+_adam_sls_reference = functools.partial(sls_jax.adam_sls, first_backtrack_factor=None)
+
+
 _SLS = {"c": 0.1, "init_step_size": 0.1, "growth": GROWTH, "backtrack": 0.9}
 _SALSA = {"c": 0.5, "init_step_size": 1.0, "growth": 1.1, "backtrack": 0.8}
 SPECS = {
     s.name: s
     for s in [
         Spec("sgd_sls", sls_jax.sgd_sls, "identity", momentum=False, num_groups=1, **_SLS),
-        Spec("adam_sls", sls_jax.adam_sls, "adam", momentum=True, num_groups=1, **_SLS),
+        Spec("adam_sls", _adam_sls_reference, "adam", momentum=True, num_groups=1, **_SLS),
         Spec(
             "adam_sls_smooth",
-            functools.partial(sls_jax.adam_sls, smooth=True, c=0.5),
+            functools.partial(_adam_sls_reference, smooth=True, c=0.5),
             "adam",
             momentum=True,
             num_groups=1,
@@ -102,7 +108,7 @@ SPECS = {
 # Only for the Armijo test: ADAMSLS without momentum, whose accepted trial point is the step.
 ADAM_B1_0 = Spec(
     "adam_sls_b1_0",
-    functools.partial(sls_jax.adam_sls, b1=0.0),
+    functools.partial(_adam_sls_reference, b1=0.0),
     "adam",
     momentum=False,
     num_groups=1,
@@ -1146,3 +1152,31 @@ def test_first_backtrack_factor_applies_until_the_first_acceptance(jit):
     _, state = update(w, state, jnp.float32(8.0))
     assert int(state.info.num_evaluations) == 7
     np.testing.assert_allclose(float(state.step_sizes[0]), 100.0 * 0.5**8 * 0.9**6, rtol=1e-6)
+
+
+def test_adam_sls_default_start_halves_until_the_first_acceptance():
+    """adam_sls() reduces by 0.5 until its first accepted search, then by 0.9; with
+    first_backtrack_factor=None it reduces by 0.9 from the start (the reference). On
+    f = 0.5 a ||w - 1||^2 from w = 0 (g = -a, Adam direction d = sign = -1 per entry, P = n a),
+    Armijo holds iff a eta^2 n / 2 - a eta n <= -c eta n a, i.e. eta <= 2 (1 - c) = 1.8 for any
+    a: with eta0 = 100 the first acceptance is at 100 * 0.5**6 = 1.5625 (7 evaluations) by
+    default and at 100 * 0.9**37 = 2.03 -> 100 * 0.9**38 = 1.824 -> 0.9**39 = 1.64 (40) in the
+    reference."""
+
+    def loss_fn(w, *, a):
+        return 0.5 * a * jnp.sum((w - 1.0) ** 2)
+
+    def first_step(opt):
+        w = jnp.zeros(3)
+        state = opt.init(w)
+        value, grad = jax.value_and_grad(loss_fn)(w, a=4.0)
+        _, state = opt.update(grad, state, w, value=value, value_fn=loss_fn, a=4.0)
+        return state
+
+    default = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0))
+    assert int(default.info.num_evaluations) == 7
+    np.testing.assert_allclose(float(default.step_sizes[0]), 100.0 * 0.5**6, rtol=1e-6)
+    reference = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0, first_backtrack_factor=None))
+    assert int(reference.info.num_evaluations) == 40
+    np.testing.assert_allclose(float(reference.step_sizes[0]), 100.0 * 0.9**39, rtol=1e-5)
+    assert inspect.signature(sls_jax.adam_sls).parameters["first_backtrack_factor"].default == 0.5

@@ -50,7 +50,7 @@ def _make_optimizer(spec: dict):
     kwargs = spec["kwargs"]
     if spec["optimizer"].endswith("AdamSLS"):
         assert kwargs.get("smooth") is False
-        return sls_jax.adam_sls(c=kwargs["c"])
+        return sls_jax.adam_sls(c=kwargs["c"], first_backtrack_factor=None)  # the package's
     speed_up = kwargs.get("speed_up", True)
     return sls_jax.salsa(c=kwargs.get("c", 0.5), speed_up=speed_up)
 
