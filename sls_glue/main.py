@@ -15,6 +15,19 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
+def _pla_groups(text: str) -> int | str:
+    """``--pla-groups``: a positive number of groups, or ``qkv``."""
+    if text == "qkv":
+        return text
+    try:
+        groups = int(text)
+    except ValueError:
+        groups = 0
+    if groups < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'qkv', got {text!r}")
+    return groups
+
+
 def _train_size(text: str) -> int | None:
     if text.lower() in ("full", "all", "none"):
         return None
@@ -53,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="dev examples evaluated before the last epoch (default: the full dev set)",
     )
-    run.add_argument("--pla-groups", default="10", help="PLASLS groups: a number or 'qkv'")
+    run.add_argument(
+        "--pla-groups", type=_pla_groups, default=10, help="PLASLS groups: a number or 'qkv'"
+    )
     run.add_argument(
         "--optimizer-kwargs",
         type=json.loads,
@@ -104,7 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from sls_glue.train import TrainConfig
 
-    pla_groups: int | str = args.pla_groups if args.pla_groups == "qkv" else int(args.pla_groups)
     base = TrainConfig(
         train_size=args.train_size,
         epochs=args.epochs,
@@ -113,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model=args.model,
         data_dir=args.data_dir,
         eval_subset=args.eval_subset,
-        pla_groups=pla_groups,
+        pla_groups=args.pla_groups,
         optimizer_kwargs=args.optimizer_kwargs,
         dropout_rate=args.dropout,
         progress=not args.no_progress,

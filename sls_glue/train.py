@@ -148,13 +148,21 @@ def make_optimizer(
     """The optimizer of ``config``, wrapped to accept the line-search keyword arguments.
 
     Raises:
-      ValueError: unknown optimizer name (the message lists the known ones).
+      ValueError: unknown optimizer name (the message lists the known ones), or
+        ``config.optimizer_kwargs`` that its factory does not accept.
     """
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {config.optimizer!r}; known: {', '.join(sorted(OPTIMIZERS))}"
         )
-    return optax.with_extra_args_support(OPTIMIZERS[config.optimizer](config, total_steps, params))
+    try:
+        optimizer = OPTIMIZERS[config.optimizer](config, total_steps, params)
+    except TypeError as error:  # e.g. a keyword the factory does not take
+        raise ValueError(
+            f"optimizer {config.optimizer!r} rejects optimizer_kwargs "
+            f"{config.optimizer_kwargs}: {error}"
+        ) from error
+    return optax.with_extra_args_support(optimizer)
 
 
 def make_loss_fn(graphdef: nnx.GraphDef, rest: Any, regression: bool) -> Callable[..., jax.Array]:
@@ -330,6 +338,9 @@ def train_and_evaluate(
         return stored
 
     # Everything that can fail on bad input happens before the first file is written.
+    for name in ("epochs", "batch_size", "max_length"):
+        if int(getattr(config, name)) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
     spec = glue_data.get_task(config.task)
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
@@ -461,6 +472,28 @@ def train_and_evaluate(
                 progress.write(
                     f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
                 )
+        records_out.close()
+        summary = {
+            "config": dataclasses.asdict(config),
+            "task": spec.name,
+            "optimizer": config.optimizer,
+            "seed": config.seed,
+            "checkpoint": str(checkpoint),
+            "train_examples": len(train_set),
+            "dev_examples": len(dev_set),
+            "steps": step,
+            "steps_per_epoch": steps_per_epoch,
+            "epochs": epochs,
+            "final": {f"dev_{k}": v for k, v in metrics.items()},
+            "num_step_sizes": len(record["step_sizes"]) if step else 0,
+            "value_fn_evaluations": total_evals,
+            "evaluations_per_step": total_evals / max(step, 1),
+            "compilations": dict(traces),
+            "train_time_s": train_time,
+            "wall_time_s": time.perf_counter() - start,
+            "versions": _versions(),
+        }
+        os.replace(steps_tmp, workdir / "steps.jsonl")
     except BaseException:
         records_out.close()
         steps_tmp.unlink(missing_ok=True)
@@ -468,28 +501,6 @@ def train_and_evaluate(
     finally:
         if progress is not None:
             progress.close()
-    records_out.close()
-    summary = {
-        "config": dataclasses.asdict(config),
-        "task": spec.name,
-        "optimizer": config.optimizer,
-        "seed": config.seed,
-        "checkpoint": str(checkpoint),
-        "train_examples": len(train_set),
-        "dev_examples": len(dev_set),
-        "steps": step,
-        "steps_per_epoch": steps_per_epoch,
-        "epochs": epochs,
-        "final": {f"dev_{k}": v for k, v in metrics.items()},
-        "num_step_sizes": len(record["step_sizes"]) if step else 0,
-        "value_fn_evaluations": total_evals,
-        "evaluations_per_step": total_evals / max(step, 1),
-        "compilations": dict(traces),
-        "train_time_s": train_time,
-        "wall_time_s": time.perf_counter() - start,
-        "versions": _versions(),
-    }
-    os.replace(steps_tmp, workdir / "steps.jsonl")
     _write_atomic(summary_path, json.dumps(summary, indent=1))
     return summary
 

@@ -176,3 +176,25 @@ def test_report_cost_without_steady_steps(tmp_path):
         warnings.simplefilter("error", RuntimeWarning)
         assert main(args) == 0
     assert "| SST-2 | adam | 1 | 0.00 | - |" in (out / "table.md").read_text()
+
+
+def test_bad_settings_fail_before_any_file(tmp_path):
+    with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
+        train_and_evaluate(TrainConfig(progress=False, **{**TINY, "epochs": 0}), tmp_path / "a")
+    with pytest.raises(ValueError, match="'adam_sls' rejects optimizer_kwargs.*bogus"):
+        train_and_evaluate(
+            TrainConfig(
+                optimizer="adam_sls", optimizer_kwargs={"bogus": 1}, progress=False, **TINY
+            ),
+            tmp_path / "b",
+        )
+    assert not any(tmp_path.rglob("*"))
+
+
+def test_cli_rejects_bad_pla_groups(tmp_path, capsys):
+    for bad in ("abc", "0"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--pla-groups", bad, "--out", str(tmp_path)])
+        assert exit_info.value.code == 2
+        assert "expected a positive number or 'qkv'" in capsys.readouterr().err
+    assert not any(tmp_path.rglob("*"))
