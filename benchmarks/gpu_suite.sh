@@ -8,7 +8,7 @@
 #       .venv/bin/python benchmarks/gpu_pack.py          (writes .gpu/, about 60 MB)
 #     copy .gpu/ along, and set SLS_GLUE_CHECKPOINT=.gpu/checkpoint GLUE_DIR=.gpu/glue.
 #
-# Usage: bash benchmarks/gpu_suite.sh         (writes under $OUT, else benchmarks/results/gpu)
+# Usage: bash benchmarks/gpu_suite.sh         (writes under $OUT, else .gpu/out)
 #   SUITE_PYTHON=python3      interpreter (default .venv/bin/python)
 #   SUITE_PROTOCOL=full       the whole small protocol: SST-2 and MRPC with seeds 0 1 2, QNLI and
 #                             MNLI with seed 0 (dev subset of 1000 before the last epoch), 5
@@ -39,9 +39,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${SUITE_PYTHON:-.venv/bin/python}
-OUT=${OUT:-benchmarks/results/gpu}
+OUT=${OUT:-.gpu/out}
 PROTOCOL=${SUITE_PROTOCOL:-reduced}
 WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT" "$WORK/logs"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 QUICK=()
