@@ -13,6 +13,7 @@ import os
 import pathlib
 import platform
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -281,6 +282,17 @@ def summary(xs: Sequence[float]) -> dict[str, Any]:
         "min": s[0],
         "max": s[-1],
     }
+
+
+def end_torch_run(pauser, torch_side, tmp: pathlib.Path, ok: bool) -> None:
+    """Ends a run with a torch worker: resumes paused processes, stops the worker, and removes
+    the work folder ``tmp`` after a success (kept after a failure: the exported batches and the
+    worker's log)."""
+    pauser.resume()
+    if torch_side:
+        torch_side.close()
+    if ok:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> pathlib.Path:

@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -573,11 +572,7 @@ def main(argv=None) -> int:
             result["flags"] = part2(args, setup, torch_side, pauser)
         ok = True
     finally:
-        pauser.resume()
-        if torch_side:
-            torch_side.close()
-        if ok:  # keep the exported batches and the worker log only after a failure
-            shutil.rmtree(tmp, ignore_errors=True)
+        common.end_torch_run(pauser, torch_side, tmp, ok)
     result["pauses_s"] = pauser.periods
     result["machine_end"] = {"loadavg_1_5_15": common.loadavg()}
     result["jax_backend"] = jax.default_backend()

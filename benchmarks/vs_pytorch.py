@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -401,11 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             result["accuracy"] = accuracy(args, setup, torch_side)
         ok = True
     finally:
-        pauser.resume()
-        if torch_side:
-            torch_side.close()
-        if ok:  # keep the exported batches and the worker log only after a failure
-            shutil.rmtree(tmp, ignore_errors=True)
+        common.end_torch_run(pauser, torch_side, tmp, ok)
     result["pauses_s"] = pauser.periods
     result["wall_s"] = round(time.perf_counter() - t_begin, 1)
     result["machine_end"] = {"loadavg_1_5_15": common.loadavg()}
