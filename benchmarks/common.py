@@ -357,12 +357,13 @@ def make_batches(
     """
     import numpy as np
 
-    from sls_glue import data as glue_data
+    from sls_glue import input_pipeline as glue_data
+    from sls_glue import tasks
 
     if source in ("auto", "sst2"):
         try:
-            examples = glue_data.sample_small(glue_data.read_split("sst2", "train"), 500, seed)
-        except FileNotFoundError:
+            examples = tasks.read_train_set("sst2", train_size=500, seed=seed)
+        except (FileNotFoundError, ValueError):  # no GLUE folder, and seed != 0
             if source == "sst2":
                 raise
         else:
@@ -400,14 +401,14 @@ def protocol_batches(seed: int = 0, task: str = "sst2", epochs: int = 5):
     Same sample, encoding, buckets and order as ``sls_glue.train.train_and_evaluate`` with
     ``TrainConfig(task=task, seed=seed)``.
     """
-    from sls_glue import data as glue_data
+    from sls_glue import input_pipeline as glue_data
+    from sls_glue import tasks
     from sls_glue.checkpoint import resolve_checkpoint
     from sls_glue.train import TrainConfig
 
     cfg = TrainConfig(task=task, seed=seed)
-    spec = glue_data.get_task(task)
-    train = glue_data.sample_small(glue_data.read_split(spec, "train"), cfg.train_size, seed)
-    dev = glue_data.read_split(spec, "dev")
+    train = tasks.read_train_set(task, train_size=cfg.train_size, seed=seed)
+    dev = tasks.read_split(task, "dev")
     tokenizer = glue_data.load_tokenizer(resolve_checkpoint(None))
     train_set = glue_data.encode(train, tokenizer, cfg.max_length)
     dev_set = glue_data.encode(dev, tokenizer, cfg.max_length)

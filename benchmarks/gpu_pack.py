@@ -97,13 +97,12 @@ def measure(source: pathlib.Path, packed: pathlib.Path, batches: int) -> dict:
     import jax
     from flax import nnx
 
-    from sls_glue import data as glue_data
+    from sls_glue import input_pipeline as glue_data
     from sls_glue.checkpoint import load_pretrained
+    from sls_glue.tasks import read_split
     from sls_glue.train import make_loss_fn
 
-    dev = glue_data.encode(
-        glue_data.read_split("sst2", "dev"), glue_data.load_tokenizer(source), 256
-    )
+    dev = glue_data.encode(read_split("sst2", "dev"), glue_data.load_tokenizer(source), 256)
     dev_batches = list(
         glue_data.iterate_batches(dev, 32, buckets=(32, 64, 128, 256), shuffle=False)
     )[:batches]
@@ -147,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from sls_glue.checkpoint import resolve_checkpoint
-    from sls_glue.data import default_data_dir
+    from sls_glue.tasks import default_data_dir
 
     out = pathlib.Path(args.out)
     source = resolve_checkpoint(None)

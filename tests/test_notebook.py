@@ -1,4 +1,4 @@
-"""The notebook runs top to bottom (reduced: tiny random BERT, 64 examples, 1 epoch)."""
+"""The notebook runs top to bottom, reduced (tiny random BERT, 1 epoch), on the SST-2 sample."""
 
 from __future__ import annotations
 
