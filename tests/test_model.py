@@ -368,6 +368,90 @@ def test_loader_non_bert_and_no_weights(tmp_path: pathlib.Path) -> None:
         load_pretrained(str(tmp_path), 2)
 
 
+# ------------------------------------------------------------ corrupt checkpoint files
+
+
+def test_truncated_safetensors_is_named(tmp_path: pathlib.Path) -> None:
+    cfg = BertConfig.tiny()
+    _write_ckpt(tmp_path, cfg, _fake_hf_tensors(cfg))
+    weights = tmp_path / "model.safetensors"
+    whole = weights.read_bytes()
+    for size in (len(whole) - 1000, 100, 3):  # cut in the tensor data, in the header, before it
+        weights.write_bytes(whole[:size])
+        with pytest.raises(ValueError, match=r"not a readable safetensors file") as info:
+            load_pretrained(str(tmp_path), 2)
+        assert str(weights) in str(info.value) and f"{size} bytes" in str(info.value)
+        assert "truncated or corrupt" in str(info.value)
+        with pytest.raises(ValueError, match=r"model\.safetensors: not a readable"):
+            checkpoint.check_checkpoint(str(tmp_path))
+
+
+def test_bad_json_or_bytes_in_config_are_named(tmp_path: pathlib.Path) -> None:
+    cfg = BertConfig.tiny()
+    _write_ckpt(tmp_path, cfg, _fake_hf_tensors(cfg))
+    config = tmp_path / "config.json"
+    config.write_text('{\n  "hidden_size": 32,\n  "model_type": "bert"\n  "x": 1\n}\n')
+    with pytest.raises(ValueError, match=r"config\.json: line 4 column 3: invalid JSON") as info:
+        load_pretrained(str(tmp_path), 2)
+    assert str(config) in str(info.value)
+    config.write_bytes(b'{"model_type": "bert",\n "name": "caf\xe9"}\n')  # Latin-1, not UTF-8
+    with pytest.raises(ValueError, match=r"config\.json: line 2: byte 0xe9 at offset 36"):
+        checkpoint.check_checkpoint(str(tmp_path))
+    config.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected a JSON object, found list"):
+        load_pretrained(str(tmp_path), 2)
+    # a sharded checkpoint's index
+    _write_ckpt(tmp_path, cfg, _fake_hf_tensors(cfg))
+    (tmp_path / "model.safetensors").rename(tmp_path / "model-00001-of-00001.safetensors")
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text('{"weight_map": {"a": "model-00001-of-00001.safetensors",}}')
+    with pytest.raises(ValueError, match=r"index\.json: line 1 column 57: invalid JSON"):
+        load_pretrained(str(tmp_path), 2)
+    index.write_text('{"metadata": {}}')
+    with pytest.raises(ValueError, match="no 'weight_map' object"):
+        load_pretrained(str(tmp_path), 2)
+
+
+@needs_minilm
+def test_check_checkpoint_parses_every_file_a_run_reads(tmp_path: pathlib.Path) -> None:
+    cfg = BertConfig.tiny()
+    _write_ckpt(tmp_path, cfg, _fake_hf_tensors(cfg))
+    minilm = resolve_checkpoint(None)
+    (tmp_path / "tokenizer.json").write_bytes((minilm / "tokenizer.json").read_bytes())
+    assert checkpoint.check_checkpoint(str(tmp_path)) == tmp_path.resolve()
+    tensors = _fake_hf_tensors(cfg)
+    del tensors["encoder.layer.1.output.dense.bias"]
+    _write_ckpt(tmp_path, cfg, tensors)
+    with pytest.raises(ValueError, match=r"missing tensors 1: encoder\.layer\.1\.output"):
+        checkpoint.check_checkpoint(str(tmp_path))
+    # weights=False (random model, checkpoint tokenizer): only the tokenizer is read
+    assert checkpoint.check_checkpoint(str(tmp_path), weights=False) == tmp_path.resolve()
+    (tmp_path / "tokenizer.json").write_text('{"truncated": ')
+    with pytest.raises(ValueError, match=r"tokenizer\.json: line 1 column 15: invalid JSON"):
+        checkpoint.check_checkpoint(str(tmp_path), weights=False)
+
+
+@needs_minilm
+def test_truncated_checkpoint_stops_the_command_before_any_run(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from sls_glue.main import main
+
+    monkeypatch.delenv("GLUE_DIR", raising=False)  # the embedded SST-2 sample
+    minilm = resolve_checkpoint(None)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (folder / name).write_bytes((minilm / name).read_bytes())
+    (folder / "model.safetensors").write_bytes((minilm / "model.safetensors").read_bytes()[:4096])
+    out = tmp_path / "out"
+    argv = ["--model", str(folder), "--out", str(out), "--compilation-cache", ""]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"sls-glue: error: {folder / 'model.safetensors'}: not a readable safetensors" in err
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------------------- resolve
 
 
