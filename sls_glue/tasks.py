@@ -415,7 +415,10 @@ def data_source(data_dir: str | os.PathLike | None = None) -> DataSource:
         return DataSource("hub", name)
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if not root.is_dir():
-        raise FileNotFoundError(f"GLUE data folder not found: {root}")
+        raise FileNotFoundError(
+            f"GLUE data folder not found: {root} (expected a folder holding SST-2/, MRPC/, ... "
+            "as GLUE's download script writes them; see docs/protocol.md)"
+        )
     if root.resolve() == EMBEDDED_DATA_DIR:
         return DataSource("embedded", EMBEDDED_DATA_DIR)
     return DataSource("folder", root)
