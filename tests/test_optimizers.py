@@ -492,7 +492,7 @@ def test_step_sizes_follow_growth_and_backtracking_along_a_run(name):
         searched = (
             np.ones(prev.shape, bool)
             if group < 0
-            else np.asarray(rec.state.group_of_label) == group
+            else np.asarray(rec.state.groups.group_of_label) == group
         )
         expected = np.where(searched, prev * growth * spec.backtrack**nb, prev * growth)
         np.testing.assert_allclose(new, expected, rtol=2e-6)
@@ -596,8 +596,9 @@ def test_smoothed_armijo_condition_holds_at_every_search(name):
             np.testing.assert_allclose(float(rec.value) - f_new, float(info.decrease), atol=2e-6)
         else:
             decay = 0.999
-            lhs = float(st.avg_decrease[0]) / (1 - decay ** int(st.num_decrease[0]))
-            pbar = float(st.avg_pnorm[0]) / (1 - decay ** int(st.num_pnorm[0]))
+            avg = st.condition
+            lhs = float(avg.avg_decrease[0]) / (1 - decay ** int(avg.num_decrease[0]))
+            pbar = float(avg.avg_pnorm[0]) / (1 - decay ** int(avg.num_pnorm[0]))
         assert lhs >= spec.c * eta * pbar * (1 - 1e-5)
     assert searched >= 10
     assert sum(int(r.new_state.info.num_backtracks) for r in records) >= 10
@@ -718,19 +719,19 @@ def test_pla_sls_merges_a_collapsed_group_into_the_second_smallest():
     assert searched == [0, 1, 2, 0, 1, 0, 1]
     assert int(history[0][1].info.num_backtracks) == 4  # eta <= 1.8 * 0.04 = 0.072
     for k in (0, 1):
-        np.testing.assert_array_equal(history[k][1].group_of_label, [0, 1, 2])
+        np.testing.assert_array_equal(history[k][1].groups.group_of_label, [0, 1, 2])
     prev, new = history[2]
     assert int(new.info.status) == SearchStatus.ACCEPTED
     eta_c = float(prev.step_sizes[2]) * GROWTH * 0.9 ** int(new.info.num_backtracks)
     eta_a = float(prev.step_sizes[0]) * GROWTH
     eta_b = float(prev.step_sizes[1]) * GROWTH
     assert eta_c < 1e-3 < eta_a < eta_b
-    np.testing.assert_array_equal(new.group_of_label, [0, 1, 0])
+    np.testing.assert_array_equal(new.groups.group_of_label, [0, 1, 0])
     np.testing.assert_allclose(new.step_sizes, [(eta_a + eta_c) / 2, eta_b, (eta_a + eta_c) / 2])
     # Group {a, c} collapses at step 3 but 2 active groups remain, so no merge.
     assert history[3][1].step_sizes[0] < 1e-3
     for _, later in history[3:]:
-        np.testing.assert_array_equal(later.group_of_label, [0, 1, 0])
+        np.testing.assert_array_equal(later.groups.group_of_label, [0, 1, 0])
         assert later.step_sizes[0] == later.step_sizes[2]
 
 
@@ -744,8 +745,8 @@ def test_pla_sls_merges_at_most_once_per_step_and_keeps_two_groups():
     ).records
     active_counts, cycle = [], []
     for rec in records:
-        before = np.asarray(rec.state.group_of_label)
-        after = np.asarray(rec.new_state.group_of_label)
+        before = np.asarray(rec.state.groups.group_of_label)
+        after = np.asarray(rec.new_state.groups.group_of_label)
         new = np.asarray(rec.new_state.step_sizes, np.float64)
         info = rec.new_state.info
         group, nb = int(info.searched_group), int(info.num_backtracks)
@@ -771,7 +772,9 @@ def test_pla_sls_merges_at_most_once_per_step_and_keeps_two_groups():
         if group >= 0:
             cycle.append(group)
     assert active_counts == [3, 2, 2, 2, 2, 2, 2, 2]
-    remaining = np.flatnonzero(np.asarray(records[-1].new_state.group_of_label) == np.arange(4))
+    remaining = np.flatnonzero(
+        np.asarray(records[-1].new_state.groups.group_of_label) == np.arange(4)
+    )
     assert cycle == [int(remaining[k % 2]) for k in range(6)]
 
 
@@ -1154,9 +1157,10 @@ def test_first_backtrack_factor_applies_until_the_first_acceptance(jit):
     np.testing.assert_allclose(float(state.step_sizes[0]), 100.0 * 0.5**8 * 0.9**6, rtol=1e-6)
 
 
-def test_adam_sls_default_start_halves_until_the_first_acceptance():
-    """adam_sls() reduces by 0.5 until its first accepted search, then by 0.9; with
-    first_backtrack_factor=None it reduces by 0.9 from the start (the reference). On
+def test_cheaper_start_halves_until_the_first_acceptance_and_the_default_is_the_papers():
+    """adam_sls(first_backtrack_factor=0.5) reduces by 0.5 until its first accepted search, then
+    by 0.9; by default (the paper's search, the one default policy of every alias) it reduces by
+    0.9 from the start. On
     f = 0.5 a ||w - 1||^2 from w = 0 (g = -a, Adam direction d = sign = -1 per entry, P = n a),
     Armijo holds iff a eta^2 n / 2 - a eta n <= -c eta n a, i.e. eta <= 2 (1 - c) = 1.8 for any
     a: with eta0 = 100 the first acceptance is at 100 * 0.5**6 = 1.5625 (7 evaluations) by
@@ -1173,10 +1177,11 @@ def test_adam_sls_default_start_halves_until_the_first_acceptance():
         _, state = opt.update(grad, state, w, value=value, value_fn=loss_fn, a=4.0)
         return state
 
-    default = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0))
-    assert int(default.info.num_evaluations) == 7
-    np.testing.assert_allclose(float(default.step_sizes[0]), 100.0 * 0.5**6, rtol=1e-6)
-    reference = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0, first_backtrack_factor=None))
+    cheaper = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0, first_backtrack_factor=0.5))
+    assert int(cheaper.info.num_evaluations) == 7
+    np.testing.assert_allclose(float(cheaper.step_sizes[0]), 100.0 * 0.5**6, rtol=1e-6)
+    reference = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0))
     assert int(reference.info.num_evaluations) == 40
     np.testing.assert_allclose(float(reference.step_sizes[0]), 100.0 * 0.9**39, rtol=1e-5)
-    assert inspect.signature(sls_jax.adam_sls).parameters["first_backtrack_factor"].default == 0.5
+    for factory in (sls_jax.sgd_sls, sls_jax.adam_sls, sls_jax.pla_sls):
+        assert inspect.signature(factory).parameters["first_backtrack_factor"].default is None
