@@ -439,7 +439,7 @@ def _optax_bt(cfg, total_steps, params):
     """
     import optax
 
-    from sls_jax._sls import REFERENCE_GROWTH
+    reference_growth = 2.0 ** (1.0 / 500)  # sls_jax's default growth_factor
 
     return optax.chain(
         optax.adam(1.0),
@@ -447,7 +447,7 @@ def _optax_bt(cfg, total_steps, params):
             max_backtracking_steps=100,
             slope_rtol=0.1,
             decrease_factor=0.9,
-            increase_factor=REFERENCE_GROWTH,
+            increase_factor=reference_growth,
             max_learning_rate=0.1,
         ),
     )

@@ -30,9 +30,6 @@ def parse_args(argv):
     p.add_argument("--block", type=int, default=3)
     p.add_argument("--layers", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument(
-        "--ablations", action="store_true", help="also adam_sls without its NaN/inf guard"
-    )
     p.add_argument("--pause-pid", type=int, nargs="*", default=[])
     return p.parse_args(argv)
 
@@ -62,15 +59,9 @@ def main(argv=None) -> int:
 
     fns: dict[str, Any] = {}
     states: dict[str, Any] = {}
-    patched: dict[str, Any] = {}
     names = list(args.optimizers)
-    if args.ablations:
-        # adam_sls traced with sls_jax's NaN/inf guard (all_finite -> where over the state and
-        # the update) replaced by a constant True: what the guard costs per step.
-        names.append("adam_sls_no_nan_guard")
-        patched["adam_sls_no_nan_guard"] = {"all_finite": lambda value, tree: jnp.asarray(True)}
     for name in names:
-        opt = common.build_optimizer(name.replace("_no_nan_guard", ""), params)
+        opt = common.build_optimizer(name, params)
 
         def step(p, s, g, opt=opt):
             u, s = opt.update(g, s, p, value=value, grad=g, value_fn=value_fn)
@@ -89,19 +80,10 @@ def main(argv=None) -> int:
     pauser.pause()
     try:
         first = {}
-        from sls_jax import _armijo
-
         for name, fn in fns.items():
-            saved = {k: getattr(_armijo, k) for k in patched.get(name, {})}
-            for k, v in patched.get(name, {}).items():  # active while tracing only
-                setattr(_armijo, k, v)
             t0 = time.perf_counter()
-            try:
-                for _ in range(8):  # warm the state (pla_sls: past its 6 whole-network steps)
-                    _, states[name] = jax.block_until_ready(fn(params, states[name], grads))
-            finally:
-                for k, v in saved.items():
-                    setattr(_armijo, k, v)
+            for _ in range(8):  # warm the state (pla_sls: past its 6 whole-network steps)
+                _, states[name] = jax.block_until_ready(fn(params, states[name], grads))
             first[name] = round(time.perf_counter() - t0, 2)
         result["first_8_calls_s"] = first
         times: dict[str, list[list[float]]] = {n: [] for n in fns}

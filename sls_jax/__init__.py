@@ -11,7 +11,7 @@ with Line Search Methods" (IJCNN 2023) and the authors' SaLSA package:
 Building blocks: :func:`scale_by_sls` (the first three) and :func:`scale_by_salsa`.
 """
 
-from sls_jax._armijo import LineSearchInfo, SearchStatus
+from sls_jax._base import LineSearchInfo, SearchStatus
 from sls_jax._labels import GroupSpec, label_by_path, resolve_groups
 from sls_jax._salsa import ScaleBySaLSAState, salsa, scale_by_salsa
 from sls_jax._sls import ScaleBySLSState, adam_sls, pla_sls, scale_by_sls, sgd_sls

@@ -21,27 +21,63 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sls_jax import _armijo
-from sls_jax._armijo import LineSearchInfo, SearchStatus
-from sls_jax._sls import MIN_PNORM
+from sls_jax import _base, _conditions, _directions, _kernel
+from sls_jax._base import RECOVERY_FACTOR, LineSearchInfo, SearchStatus
+from sls_jax._sls import MIN_STEP_SIZE
 
 __all__ = ["ScaleBySaLSAState", "salsa", "scale_by_salsa"]
+
+
+class SpeedUpState(NamedTuple):
+    """SaLSA's speed-up: averages of the searched step sizes and the steps since a search."""
+
+    avg_step_size_slow: jax.Array  # (): average (factor 0.99) of searched step sizes
+    avg_step_size_fast: jax.Array  # (): average (factor 0.9) of searched step sizes
+    steps_since_search: jax.Array  # int32 (): steps since the last search (starts at 100)
+
+
+def init_speed_up(dtype: Any) -> SpeedUpState:
+    tiny = jnp.full([], 1e-8, dtype)
+    return SpeedUpState(tiny, tiny, jnp.full([], 100, jnp.int32))
+
+
+def speed_up_decision(state: SpeedUpState, count: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""Whether SaLSA searches at the step after ``count`` steps, and the steps since a search.
+
+    Steps 0-8 always search; later a step searches when the steps since the last search reach
+    :math:`\min(10, 1 / (r - 1 + 10^{-8}))`, :math:`r \ge 1` the ratio of the fast and slow
+    averages of the searched step sizes.
+    """
+    ratio = state.avg_step_size_fast / state.avg_step_size_slow
+    ratio = jnp.maximum(ratio, 1.0 / ratio)
+    needed = jnp.minimum(10.0, 1.0 / ((ratio - 1.0) + 1e-8))
+    since = state.steps_since_search + 1
+    return (count + 1 < 10) | (since >= needed), since
+
+
+def speed_up_update(
+    state: SpeedUpState, searched: jax.Array, since: jax.Array, step_size: jax.Array, dtype
+) -> SpeedUpState:
+    return SpeedUpState(
+        jnp.where(
+            searched, 0.99 * state.avg_step_size_slow + 0.01 * step_size, state.avg_step_size_slow
+        ).astype(dtype),
+        jnp.where(
+            searched, 0.9 * state.avg_step_size_fast + 0.1 * step_size, state.avg_step_size_fast
+        ).astype(dtype),
+        jnp.where(searched, 0, since).astype(jnp.int32),
+    )
 
 
 class ScaleBySaLSAState(NamedTuple):
     """State of :func:`scale_by_salsa`; scalars are float32 (float64 under ``jax_enable_x64``)."""
 
-    count: (
-        jax.Array
-    )  # int32 (): steps taken; a step with non-finite loss or gradient is not counted
+    count: jax.Array  # int32 (): steps taken; a step at a non-finite point is not counted
     step_sizes: jax.Array  # (1,): the stored step size (the package's ``step_size``)
-    mu: optax.Updates  # first moment, params' structure and dtypes
-    nu: optax.Updates  # second moment, params' structure and dtypes
+    moments: _directions.Moments  # Adam moments mu, nu; params' structure
     avg_decrease: jax.Array  # (): average of accepted decreases f(w) - f(w')
     avg_pnorm: jax.Array  # (): average of the preconditioned squared gradient norm P
-    avg_step_size_slow: jax.Array  # (): average (factor 0.99) of searched step sizes
-    avg_step_size_fast: jax.Array  # (): average (factor 0.9) of searched step sizes
-    steps_since_search: jax.Array  # int32 (): steps since the last search (starts at 100)
+    speed_up: SpeedUpState | tuple  # () with speed_up=False
     info: LineSearchInfo  # diagnostics of the last update
 
 
@@ -57,6 +93,9 @@ def scale_by_salsa(
     backtrack_factor: float = 0.8,
     max_trials: int = 100,
     speed_up: bool = True,
+    min_step_size: float = MIN_STEP_SIZE,
+    ladder: int = 1,
+    has_aux: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     r"""SaLSA line search (Kenneweg et al., "No learning rates needed: Introducing SALSA").
 
@@ -72,16 +111,19 @@ def scale_by_salsa(
       \bar\Delta &\leftarrow a \bar\Delta + (1 - a)(f_k(w) - f_k(w')) \text{ on acceptance}, \\
       w_{k+1} &= w - \eta \, p \odot g.
 
-    Symbols: :math:`\eta` = ``step_sizes``, :math:`c` = ``c``, :math:`a` = ``averaging``,
-    :math:`\gamma` = ``growth_factor``. Rejected trials shrink :math:`\eta` by
-    ``backtrack_factor``. With ``speed_up``, steps 0-8 always search; later a step searches when
-    the number of steps since the last search reaches
-    :math:`\min(10, 1 / (r - 1 + 10^{-8}))`, :math:`r \ge 1` the ratio of the fast and slow
-    step-size averages; otherwise it takes :math:`w - \eta\, p \odot \hat m` with the grown
-    :math:`\eta` without storing it. Edge cases as in :func:`sls_jax.scale_by_sls`: no search
-    when :math:`\bar P < 10^{-8}` or the loss is 0 (then a momentum step); after ``max_trials``
-    rejections the step uses :math:`\eta \beta_b^{\text{max\_trials}}` (the package would stay at
-    its last trial point); a non-finite loss or gradient gives a zero update and keeps the state.
+    The same pieces as :func:`sls_jax.scale_by_sls`: the Adam-preconditioned direction
+    (exponent :math:`k + 2`), SaLSA's averaged rule, the kernel. Symbols: :math:`\eta` =
+    ``step_sizes``, :math:`c` = ``c``, :math:`a` = ``averaging``, :math:`\gamma` =
+    ``growth_factor``. Rejected trials shrink :math:`\eta` by ``backtrack_factor``. With
+    ``speed_up``, steps 0-8 always search; later a step searches when the number of steps since
+    the last search reaches :math:`\min(10, 1 / (r - 1 + 10^{-8}))`, :math:`r \ge 1` the ratio
+    of the fast and slow step-size averages; otherwise it takes :math:`w - \eta\, p \odot \hat
+    m` with the grown :math:`\eta` without storing it (SPEED_UP). Edge cases as in
+    :func:`sls_jax.scale_by_sls`: no search when :math:`\bar P < 10^{-8}` or the loss is 0 (then
+    a momentum step); after ``max_trials`` rejections the step uses
+    :math:`\eta \beta_b^{\text{max\_trials}}` (the package would stay at its last trial point);
+    a non-finite loss or gradient after a momentum step undoes it and halves the step size
+    (UNDONE), after any other step gives a zero update and keeps the state (NONFINITE).
 
     Args:
       init_step_size: first stored step size (1.0).
@@ -92,6 +134,7 @@ def scale_by_salsa(
       backtrack_factor: step-size reduction after a rejected trial (0.8).
       max_trials: maximum value_fn evaluations per step (100).
       speed_up: skip searches while the step size is stable (True).
+      min_step_size, ladder, has_aux: as in :func:`sls_jax.scale_by_sls`.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` with the call convention of
@@ -100,19 +143,14 @@ def scale_by_salsa(
 
     Raises:
       ValueError: hyperparameters out of range.
-      TypeError: at ``update``, when ``value``/``value_fn`` are missing or ``value_fn`` lacks
-        a required argument.
+      TypeError: at ``update``, as :func:`sls_jax.scale_by_sls`.
 
     References:
       Kenneweg, Kenneweg, Hammer, "No learning rates needed: Introducing SALSA - Stable
       Armijo Line Search Adaptation", IJCNN 2024; PyPI ``salsa-optimizer`` 0.1.0.
     """
-    if not 0.0 < backtrack_factor < 1.0:
-        raise ValueError(f"backtrack_factor must be in (0, 1), got {backtrack_factor}")
-    if not init_step_size > 0.0:
-        raise ValueError(f"init_step_size must be positive, got {init_step_size}")
-    if not 0.0 < c < 1.0:
-        raise ValueError(f"c must be in (0, 1), got {c}")
+    _base.check_open_unit(backtrack_factor=backtrack_factor, c=c)
+    _base.check_positive(init_step_size=init_step_size)
     if not eps >= 0.0:
         raise ValueError(f"eps must be >= 0, got {eps}")
     if not (growth_factor >= 1.0 and max_trials >= 1):
@@ -121,22 +159,31 @@ def scale_by_salsa(
         )
     if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0 and 0.0 <= averaging < 1.0):
         raise ValueError(f"b1, b2 and averaging must be in [0, 1), got {b1}, {b2}, {averaging}")
+    if not min_step_size >= 0.0:
+        raise ValueError(f"min_step_size must be >= 0, got {min_step_size}")
+    min_step_size = min(min_step_size, init_step_size)
+    if ladder < 1:
+        raise ValueError(f"ladder must be >= 1, got {ladder}")
     name = "scale_by_salsa"
 
     def init_fn(params: optax.Params) -> ScaleBySaLSAState:
-        dtype = _armijo.scalar_dtype()
+        dtype = _base.scalar_dtype()
         return ScaleBySaLSAState(
             count=jnp.zeros([], jnp.int32),
             step_sizes=jnp.full([1], init_step_size, dtype),
-            mu=_armijo.zeros_moments(params),
-            nu=_armijo.zeros_moments(params),
+            moments=_directions.init_moments(params, momentum=True, second=True),
             avg_decrease=jnp.zeros([], dtype),
             avg_pnorm=jnp.zeros([], dtype),
-            avg_step_size_slow=jnp.full([], 1e-8, dtype),
-            avg_step_size_fast=jnp.full([], 1e-8, dtype),
-            steps_since_search=jnp.full([], 100, jnp.int32),
-            info=_armijo.empty_info(dtype),
+            speed_up=init_speed_up(dtype) if speed_up else (),
+            info=_base.empty_info(dtype),
         )
+
+    def momentum_direction(moments, exponent, treedef):
+        """The momentum direction p * m_hat of a step with exponent s, per leaf."""
+        nu_leaves = treedef.flatten_up_to(moments.nu)
+        precond = _directions.preconditioner(nu_leaves, exponent, b2=b2, eps=eps)
+        mu_leaves = treedef.flatten_up_to(moments.mu)
+        return _directions.momentum(mu_leaves, precond, exponent, b1=b1)
 
     def update_fn(
         updates: optax.Updates,
@@ -149,57 +196,46 @@ def scale_by_salsa(
         **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleBySaLSAState]:
         del grad
-        fn_kwargs = _armijo.check_call(name, value, value_fn, params, extra_args)
         dtype = state.step_sizes.dtype
-        value = _armijo.as_scalar(value, dtype, "value")
-        finite = _armijo.all_finite(value, updates)
+        call = _base.check_call(
+            name, value, value_fn, params, extra_args, has_aux=has_aux, dtype=dtype
+        )
+        value = call.value
+        finite = _base.all_finite(value, updates)
         treedef = jax.tree.structure(params)
+        param_leaves = treedef.flatten_up_to(params)
         s = (state.count + 2).astype(dtype)  # the package's bias-correction exponent
 
-        ratio = state.avg_step_size_fast / state.avg_step_size_slow
-        ratio = jnp.maximum(ratio, 1.0 / ratio)
-        needed = jnp.minimum(10.0, 1.0 / ((ratio - 1.0) + 1e-8))
-        since = state.steps_since_search + 1
+        if speed_up:
+            run_search, since = speed_up_decision(state.speed_up, state.count)
+        else:
+            run_search, since = jnp.ones([], bool), None
 
-        updates = jax.tree.map(lambda g: g.astype(_armijo.moment_dtype(g.dtype)), updates)
-        mu = jax.tree.map(lambda m, g: (b1 * m + (1.0 - b1) * g).astype(m.dtype), state.mu, updates)
-        nu = jax.tree.map(
-            lambda v, g: (b2 * v + (1.0 - b2) * jnp.square(g)).astype(v.dtype), state.nu, updates
-        )
-        v_scale = 1.0 / (1.0 - b2**s)
-        m_scale = 1.0 / (1.0 - b1**s)
+        grads = _directions.widen(updates)
+        moments = _directions.update_moments(grads, state.moments, b1, b2)
         eta = state.step_sizes[0] * growth_factor
 
-        run_search = ~jnp.asarray(speed_up) | (state.count + 1 < 10) | (since >= needed)
-
-        g_leaves = treedef.flatten_up_to(updates)
-        precond = [
-            1.0 / (jnp.sqrt(v * v_scale.astype(v.dtype)) + eps) for v in treedef.flatten_up_to(nu)
-        ]
-        direction = [g * p for g, p in zip(g_leaves, precond)]
-        pnorm = sum(
-            jnp.sum(g.astype(dtype) * d.astype(dtype)) for g, d in zip(g_leaves, direction)
-        ).astype(dtype)
+        g_leaves = treedef.flatten_up_to(grads)
+        nu_leaves = treedef.flatten_up_to(moments.nu)
+        direction = _directions.adam_preconditioned(
+            g_leaves, nu_leaves, s, b2=b2, eps=eps, dtype=dtype
+        )
+        pnorm = sum(x.astype(dtype) for x in direction.slope).astype(dtype)
         finite = finite & jnp.isfinite(pnorm)  # e.g. overflow of g**2 / sqrt(v)
         avg_pnorm = jnp.where(
             run_search, averaging * state.avg_pnorm + (1.0 - averaging) * pnorm, state.avg_pnorm
         ).astype(dtype)
-        search = finite & run_search & (value != 0.0) & (avg_pnorm >= MIN_PNORM)
-
-        def accept(decrease, step_size):
-            smoothed = averaging * state.avg_decrease + (1.0 - averaging) * decrease
-            return (decrease == 0.0) | (smoothed >= c * step_size * avg_pnorm)
-
-        param_leaves = treedef.flatten_up_to(params)
+        search = finite & run_search & (value != 0.0) & (avg_pnorm >= _base.MIN_PNORM)
+        accept = _conditions.salsa_armijo(c, averaging, state.avg_decrease, avg_pnorm)
 
         def trial_value(step_size: jax.Array) -> jax.Array:
             trial = [
-                _armijo.round_to(p - step_size.astype(d.dtype) * d, p.dtype)
-                for p, d in zip(param_leaves, direction)
+                _base.round_to(p - step_size.astype(d.dtype) * d, p.dtype)
+                for p, d in zip(param_leaves, direction.search)
             ]
-            return value_fn(treedef.unflatten(trial), **fn_kwargs)
+            return call.loss_fn(treedef.unflatten(trial))
 
-        result = _armijo.backtrack(
+        result = _kernel.backtrack(
             trial_value,
             value,
             eta,
@@ -207,8 +243,9 @@ def scale_by_salsa(
             search=search,
             backtrack_factor=backtrack_factor,
             max_trials=max_trials,
+            ladder=ladder,
         )
-        step_size = result.step_size
+        step_size = jnp.maximum(result.step_size, min_step_size).astype(dtype)
         avg_decrease = jnp.where(
             result.accepted & (result.decrease != 0.0),
             averaging * state.avg_decrease + (1.0 - averaging) * result.decrease,
@@ -217,48 +254,70 @@ def scale_by_salsa(
 
         # A searched step moves to the accepted trial point; a step without search (speed-up,
         # small P, zero loss) takes the momentum step.
-        new_updates = []
-        for p, d, m, pc in zip(param_leaves, direction, treedef.flatten_up_to(mu), precond):
-            momentum_dir = m * m_scale.astype(m.dtype) * pc
-            u = -step_size.astype(d.dtype) * jnp.where(search, d, momentum_dir)
-            new_updates.append(jnp.where(finite, u, 0.0).astype(p.dtype))
+        momentum_dir = _directions.momentum(
+            treedef.flatten_up_to(moments.mu), direction.precond, s, b1=b1
+        )
+        step_dir = [jnp.where(search, d, md) for d, md in zip(direction.search, momentum_dir)]
 
-        status = _armijo.search_status(search, result.accepted, finite)
-        status = jnp.where(finite & ~run_search, SearchStatus.SPEED_UP, status).astype(jnp.int32)
+        status = _base.search_status(search, result.accepted)
+        status = jnp.where(~run_search, SearchStatus.SPEED_UP, status).astype(jnp.int32)
         info = LineSearchInfo(
             num_evaluations=result.num_evaluations,
-            num_backtracks=_armijo.num_backtracks(result),
+            num_backtracks=result.num_backtracks,
             status=status,
             searched_group=jnp.full([], -1, jnp.int32),
             decrease=result.decrease,
             sufficient_decrease=(c * result.last_trial_step_size * avg_pnorm).astype(dtype),
+            num_rounds=result.num_rounds,
         )
         new_state = ScaleBySaLSAState(
             count=state.count + 1,
             step_sizes=jnp.where(run_search, step_size, state.step_sizes[0])
             .reshape([1])
             .astype(dtype),
-            mu=mu,
-            nu=nu,
+            moments=moments,
             avg_decrease=avg_decrease,
             avg_pnorm=avg_pnorm,
-            avg_step_size_slow=jnp.where(
-                run_search,
-                0.99 * state.avg_step_size_slow + 0.01 * step_size,
-                state.avg_step_size_slow,
-            ).astype(dtype),
-            avg_step_size_fast=jnp.where(
-                run_search,
-                0.9 * state.avg_step_size_fast + 0.1 * step_size,
-                state.avg_step_size_fast,
-            ).astype(dtype),
-            steps_since_search=jnp.where(run_search, 0, since).astype(jnp.int32),
+            speed_up=(
+                speed_up_update(state.speed_up, run_search, since, step_size, dtype)
+                if speed_up
+                else ()
+            ),
             info=info,
         )
-        kept = jax.tree.map(
-            lambda new, old: jnp.where(finite, new, old), new_state, state._replace(info=info)
+
+        # A non-finite loss or gradient after a momentum step (speed-up or skipped search, never
+        # evaluated by a trial) undoes that step; otherwise nothing moves.
+        last = state.info.status
+        undo = (
+            ~finite
+            & (state.count > 0)
+            & ((last == SearchStatus.SPEED_UP) | (last == SearchStatus.SKIPPED))
         )
-        return treedef.unflatten(new_updates), kept
+        bad_status = jnp.where(undo, SearchStatus.UNDONE, SearchStatus.NONFINITE)
+        kept = state._replace(
+            step_sizes=jnp.where(undo, state.step_sizes * RECOVERY_FACTOR, state.step_sizes)
+            .clip(min_step_size)
+            .astype(dtype),
+            info=info._replace(status=bad_status.astype(jnp.int32)),
+        )
+        new_state = optax.tree.where(finite, new_state, kept)
+
+        # The undo: the last momentum step, recomputed from the old state, with minus its step
+        # size; the selection is on the factors, so the regular update's arithmetic is unchanged.
+        exponent = (state.count + 1).astype(dtype)  # the s of the last step
+        last_eta = jnp.where(
+            last == SearchStatus.SPEED_UP, state.step_sizes[0] * growth_factor, state.step_sizes[0]
+        ).astype(dtype)
+        old_dir = momentum_direction(state.moments, exponent, treedef)
+        step_dir = [jnp.where(undo, o, d) for o, d in zip(old_dir, step_dir)]
+        eta_used = jnp.where(undo, -last_eta, step_size)
+        moves = finite | undo
+        new_updates = [
+            jnp.where(moves, -eta_used.astype(d.dtype) * d, 0.0).astype(p.dtype)
+            for d, p in zip(step_dir, param_leaves)
+        ]
+        return treedef.unflatten(new_updates), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -272,6 +331,9 @@ def salsa(
     b2: float = 0.999,
     eps: float = 1e-8,
     max_trials: int = 100,
+    min_step_size: float = MIN_STEP_SIZE,
+    ladder: int = 1,
+    has_aux: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """SaLSA: smoothed Armijo line search with the Adam preconditioner (``salsa-optimizer`` 0.1.0).
 
@@ -280,6 +342,5 @@ def salsa(
     confused with ``adam_sls(smooth=True)``, the smoothed ADAMSLS of the IJCNN 2023 code. See
     :func:`scale_by_salsa` for the math and the call convention.
     """
-    return scale_by_salsa(
-        init_step_size, c, b1=b1, b2=b2, eps=eps, max_trials=max_trials, speed_up=speed_up
-    )
+    options = {k: v for k, v in locals().items() if k not in ("init_step_size", "c")}
+    return scale_by_salsa(init_step_size, c, **options)

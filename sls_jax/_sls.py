@@ -1,14 +1,13 @@
-"""SGDSLS, ADAMSLS and PLASLS: stochastic Armijo line searches with per-group step sizes.
+"""SGDSLS, ADAMSLS and PLASLS: one transformation, :func:`scale_by_sls`, built from the pieces.
 
-All three are one transformation, :func:`scale_by_sls`, with different settings:
+* direction (``_directions``): the gradient (SGDSLS) or the Adam-preconditioned gradient, and
+  the applied step with or without momentum;
+* acceptance rule (``_conditions``): Armijo, the smoothed Armijo of the 2023 code, or the
+  nonmonotone Zhang-Hager rule;
+* group schedule (``_groups``): one group, or the PLASLS warm-up, cycle and merging;
+* the backtracking kernel (``_kernel``), sequential or as a batched ladder.
 
-* SGDSLS (Vaswani et al. 2019; Kenneweg et al. 2023, Eq. 1-2): identity preconditioner, no
-  momentum, one group.
-* ADAMSLS (Kenneweg et al. 2023, Section III-B, Eq. 3 and 5): Adam preconditioner, the search
-  direction uses beta1 = 0, the applied step uses momentum, one group.
-* PLASLS (Kenneweg et al. 2023, Section III-C, Eq. 6-7, Algorithm 1): ADAMSLS with one step size
-  per parameter group, a whole-network warm-up, then one group searched per step in a cycle, and
-  merging of groups whose step size collapses.
+The aliases :func:`sgd_sls`, :func:`adam_sls` and :func:`pla_sls` fix the paper's settings.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sls_jax import _armijo
-from sls_jax._armijo import LineSearchInfo
+from sls_jax import _base, _conditions, _directions, _groups, _kernel
+from sls_jax._base import RECOVERY_FACTOR, LineSearchInfo, SearchStatus
 from sls_jax._labels import ParamLabels, resolve_groups
 
 __all__ = ["ScaleBySLSState", "adam_sls", "pla_sls", "scale_by_sls", "sgd_sls"]
@@ -29,34 +28,25 @@ __all__ = ["ScaleBySLSState", "adam_sls", "pla_sls", "scale_by_sls", "sgd_sls"]
 #: Per-step growth of the reference runs: gamma ** (1 / n_batches_per_epoch), gamma = 2, n = 500.
 REFERENCE_GROWTH = 2.0 ** (1.0 / 500)
 
-#: No search below this preconditioned squared gradient norm (reference code, sls_base.py).
-MIN_PNORM = 1e-8
+#: Stored step sizes never fall below this (``min_step_size``), so they recover once searches
+#: succeed again; far below every step size the paper's runs reach.
+MIN_STEP_SIZE = 1e-10
 
 
 class ScaleBySLSState(NamedTuple):
-    """State of :func:`scale_by_sls`. ``L`` is the number of labels (groups before merging).
+    """State of :func:`scale_by_sls`; a field a variant does not use is ``()``.
 
-    Step sizes and averages are float32 (float64 under ``jax_enable_x64``).
+    ``L`` is the number of labels (groups before merging). Step sizes and averages are float32
+    (float64 under ``jax_enable_x64``).
     """
 
-    count: (
-        jax.Array
-    )  # int32 (): steps taken; a step with non-finite loss or gradient is not counted
+    count: jax.Array  # int32 (): steps taken; a step at a non-finite point is not counted
     step_sizes: jax.Array  # (L,): step size of each label's leaves, used by the last update
-    group_of_label: jax.Array  # int32 (L,): group (a representative label) each label belongs to
-    next_group: jax.Array  # int32 (): group the next update searches once warm-up is over
-    mu: optax.Updates  # first moment, params' structure and dtypes; () without momentum
-    nu: optax.Updates  # second moment, params' structure and dtypes; () without Adam
-    avg_decrease: jax.Array  # (L,): smoothed observed decrease (smooth=True), else zeros
-    avg_pnorm: jax.Array  # (L,): smoothed preconditioned gradient norm P (smooth=True), else zeros
-    num_decrease: jax.Array  # int32 (L,): updates of avg_decrease, for its bias correction
-    num_pnorm: jax.Array  # int32 (L,): updates of avg_pnorm, for its bias correction
-    accepted_once: jax.Array  # bool (): a search has been accepted (ends first_backtrack_factor)
+    moments: _directions.Moments  # mu (b1 > 0), nu (Adam preconditioner); params' structure
+    groups: _groups.GroupState | tuple  # PLASLS schedule (param_labels given)
+    condition: _conditions.SmoothedState | _conditions.NonmonotoneState | tuple  # rule averages
+    accepted_once: jax.Array | tuple  # bool (): with first_backtrack_factor, a search accepted
     info: LineSearchInfo  # diagnostics of the last update
-
-
-def _tree_cast_like(tree: Any, like: Any) -> Any:
-    return jax.tree.map(lambda t, r: t.astype(r.dtype), tree, like)
 
 
 def scale_by_sls(
@@ -77,6 +67,10 @@ def scale_by_sls(
     merge_threshold: float = 0.0,
     smooth: bool = False,
     smooth_decay: float = 0.999,
+    nonmonotone: float | None = None,
+    min_step_size: float = MIN_STEP_SIZE,
+    ladder: int = 1,
+    has_aux: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Stochastic Armijo line search with per-group step sizes (SGDSLS, ADAMSLS, PLASLS).
 
@@ -88,9 +82,9 @@ def scale_by_sls(
       m &\leftarrow \beta_1 m + (1 - \beta_1) g, \quad
       v \leftarrow \beta_2 v + (1 - \beta_2) g^2, \\
       p &= 1 / (\sqrt{v / (1 - \beta_2^t)} + \epsilon) \quad (p = 1 \text{ for identity}), \\
-      d &= -p \odot g, \quad P_l = \textstyle\sum_{i \in l} p_i g_i^2, \\
+      d &= p \odot g, \quad P_l = \textstyle\sum_{i \in l} p_i g_i^2, \\
       \eta_l &\leftarrow \eta_l \, \gamma \quad \text{for every group } l, \\
-      \text{accept } \eta_l &\text{ when } f_k(w + \eta_l \bar d_l) \le f_k(w) - c \, \eta_l P_l,
+      \text{accept } \eta_l &\text{ when } f_k(w - \eta_l \bar d_l) \le f_k(w) - c \, \eta_l P_l,
       \text{ else } \eta_l \leftarrow \beta_b \eta_l, \\
       w_{k+1} &= w - \eta_{l(i)} \, p \odot m / (1 - \beta_1^t) \quad \text{per leaf } i.
 
@@ -98,16 +92,21 @@ def scale_by_sls(
     during the first ``warmup_steps`` steps, and always with one group, all groups are searched
     together with :math:`P = \sum_l P_l` and share the accepted step size (paper Eq. 3, 5).
     After warm-up group :math:`l = 0, 1, \dots` is searched in a cycle (Eq. 6-7).
-    With ``b1 = 0`` the accepted trial point is the step.
+    With ``b1 = 0`` the accepted trial point is the step. ``docs/algorithms.md`` states the
+    algorithm and where it departs from the authors' code.
 
-    Symbols: :math:`\eta` = ``step_sizes`` (multiplies the direction), :math:`c` = ``c``,
-    :math:`\beta_b` = ``backtrack_factor``, :math:`\gamma` = ``growth_factor``,
-    :math:`\beta_1, \beta_2, \epsilon` = ``b1, b2, eps``.
+    Symbols: :math:`\eta` = ``step_sizes``, :math:`c` = ``c``, :math:`\beta_b` =
+    ``backtrack_factor``, :math:`\gamma` = ``growth_factor``, :math:`\beta_1, \beta_2, \epsilon`
+    = ``b1, b2, eps``.
 
-    Edge cases (sls_jax spec, Section 4): no search when :math:`P < 10^{-8}` or
-    :math:`f_k(w) = 0`; a NaN or inf trial loss is rejected; after ``max_trials`` rejected trials
-    the step is taken with :math:`\eta \beta_b^{\text{max\_trials}}`; a non-finite loss or gradient
-    at :math:`w` gives a zero update and keeps the state. ``state.info`` reports each case.
+    Edge cases (``info.status``, :class:`sls_jax.SearchStatus`): no search when
+    :math:`P < 10^{-8}` or :math:`f_k(w) = 0` (SKIPPED); a NaN or inf trial loss is rejected;
+    after ``max_trials`` rejected trials the step is taken with
+    :math:`\eta \beta_b^{\text{max\_trials}}` (FAILED); stored step sizes never fall below
+    ``min_step_size``. A non-finite loss or gradient at :math:`w` after a momentum step (which
+    no trial checked) undoes that step, recomputed from the state, and multiplies the step sizes
+    by ``RECOVERY_FACTOR = 0.5`` (UNDONE); otherwise it gives a zero update and keeps the state
+    (NONFINITE). Neither counts as a step.
 
     Args:
       init_step_size: :math:`\eta_0` for every group (0.1 in the paper's runs).
@@ -115,10 +114,10 @@ def scale_by_sls(
       backtrack_factor: :math:`\beta_b` in (0, 1) (0.9).
       first_backtrack_factor: the reduction used until a search is accepted for the first time,
         a cheaper start when ``init_step_size`` is far too large (e.g. 0.5); ``None`` (default,
-        as the paper) uses ``backtrack_factor`` throughout.
+        the paper's search) uses ``backtrack_factor`` throughout.
       growth_factor: per-step step-size growth, the reference's
         ``gamma ** (1 / n_batches_per_epoch)`` (``2 ** (1 / 500)``); 1 disables growth.
-      max_trials: maximum value_fn evaluations per step (100).
+      max_trials: maximum trials (value_fn evaluations) per step (100).
       preconditioner: ``"adam"`` (ADAMSLS/PLASLS) or ``"identity"`` (SGDSLS).
       b1: momentum of the applied step; 0 makes the accepted trial point the step.
       b2: second-moment decay (``"adam"`` only).
@@ -134,21 +133,31 @@ def scale_by_sls(
       smooth: accept when the bias-corrected exponential average (decay ``smooth_decay``) of the
         observed decrease is at least :math:`c \eta` times that of :math:`P` (reference option).
       smooth_decay: :math:`\beta_s` of the smoothed condition (0.999).
+      nonmonotone: :math:`\xi \in [0, 1)` of the nonmonotone Zhang-Hager rule (accept against
+        a weighted mean of past losses instead of :math:`f_k(w)`; PoNoS); ``None`` (default):
+        the monotone Armijo condition. Not combined with ``smooth``.
+      min_step_size: floor of the stored step sizes (1e-10, or ``init_step_size`` if smaller).
+      ladder: K, trials per round: K > 1 evaluates K step sizes
+        :math:`\eta, \beta_b\eta, \dots` with one ``vmap``-ped value_fn call and accepts the
+        same step size as the sequential search (``value_fn`` must be ``vmap``-able).
+      has_aux: ``value_fn`` returns ``(loss, aux)``; the trials drop ``aux``, and ``value`` may
+        be the pair that ``jax.value_and_grad(value_fn, has_aux=True)`` returned.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``. Its ``update(updates, state, params, *,
       value, value_fn, grad=None, **extra_args)`` takes the gradient as ``updates`` (possibly
       clipped by an earlier transform), the loss ``value`` at ``params``, and ``value_fn(params,
-      **extra_args) -> scalar loss``; it returns the update to add with ``optax.apply_updates``.
-      ``grad`` is accepted for call compatibility with ``optax.scale_by_backtracking_linesearch``
-      and not used. Every trial sees the same extra arguments (batch, dropout key) as the
-      gradient pass.
+      **extra_args) -> scalar loss``; it returns the update to add with ``optax.apply_updates``
+      (like ``optax.scale_by_backtracking_linesearch``, the finished step, not a direction).
+      ``grad`` is accepted for call compatibility with optax's line searches and not used. Every
+      trial sees the same extra arguments (batch, dropout key) as the gradient pass.
 
     Raises:
       ValueError: at construction, for hyperparameters out of range; at ``init``, for a leaf
         without a label.
-      TypeError: at ``update``, when ``value``/``value_fn`` are missing or ``value_fn`` lacks
-        a required argument.
+      TypeError: at ``update``, when ``value``/``value_fn`` are missing, ``update`` receives a
+        keyword ``value_fn`` does not take (the message names it), or ``value_fn`` lacks a
+        required argument.
 
     References:
       Kenneweg, Galli, Kenneweg, Hammer, "Faster Convergence for Transformer Fine-tuning with
@@ -157,20 +166,13 @@ def scale_by_sls(
     """
     if preconditioner not in ("adam", "identity"):
         raise ValueError(f"preconditioner must be 'adam' or 'identity', got {preconditioner!r}")
-    if not 0.0 < backtrack_factor < 1.0:
-        raise ValueError(f"backtrack_factor must be in (0, 1), got {backtrack_factor}")
-    if first_backtrack_factor is None:
-        first_backtrack_factor = backtrack_factor
-    if not 0.0 < first_backtrack_factor < 1.0:
-        raise ValueError(f"first_backtrack_factor must be in (0, 1), got {first_backtrack_factor}")
-    if not init_step_size > 0.0:
-        raise ValueError(f"init_step_size must be positive, got {init_step_size}")
-    if not 0.0 < c < 1.0:
-        raise ValueError(f"c must be in (0, 1), got {c}")
+    _base.check_open_unit(backtrack_factor=backtrack_factor, c=c)
+    if first_backtrack_factor is not None:
+        _base.check_open_unit(first_backtrack_factor=first_backtrack_factor)
+    _base.check_positive(init_step_size=init_step_size)
     if not eps >= 0.0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    if not 0.0 <= smooth_decay < 1.0:
-        raise ValueError(f"smooth_decay must be in [0, 1), got {smooth_decay}")
+    _base.check_unit(smooth_decay=smooth_decay)
     if not growth_factor >= 1.0:
         raise ValueError(f"growth_factor must be >= 1, got {growth_factor}")
     if max_trials < 1:
@@ -179,29 +181,37 @@ def scale_by_sls(
         raise ValueError(f"b1 and b2 must be in [0, 1), got {b1}, {b2}")
     if warmup_steps < 0 or merge_threshold < 0.0:
         raise ValueError("warmup_steps and merge_threshold must be >= 0")
+    if nonmonotone is not None:
+        _base.check_unit(nonmonotone=nonmonotone)
+        if smooth:
+            raise ValueError("nonmonotone and smooth are two acceptance rules; choose one")
+    if not min_step_size >= 0.0:
+        raise ValueError(f"min_step_size must be >= 0, got {min_step_size}")
+    min_step_size = min(min_step_size, init_step_size)
+    if ladder < 1:
+        raise ValueError(f"ladder must be >= 1, got {ladder}")
     use_adam = preconditioner == "adam"
     use_momentum = b1 > 0.0
+    use_first = first_backtrack_factor is not None
     name = "scale_by_sls"
 
     def init_fn(params: optax.Params) -> ScaleBySLSState:
-        spec = resolve_groups(param_labels, params, group_order)
-        num_labels = spec.num_groups
-        dtype = _armijo.scalar_dtype()
-        zeros = jnp.zeros([num_labels], dtype)
-        izeros = jnp.zeros([num_labels], jnp.int32)
+        num_labels = resolve_groups(param_labels, params, group_order).num_groups
+        dtype = _base.scalar_dtype()
+        if smooth:
+            condition = _conditions.init_smoothed(num_labels, dtype)
+        elif nonmonotone is not None:
+            condition = _conditions.init_nonmonotone(dtype)
+        else:
+            condition = ()
         return ScaleBySLSState(
             count=jnp.zeros([], jnp.int32),
             step_sizes=jnp.full([num_labels], init_step_size, dtype),
-            group_of_label=jnp.arange(num_labels, dtype=jnp.int32),
-            next_group=jnp.zeros([], jnp.int32),
-            mu=_armijo.zeros_moments(params) if use_momentum else (),
-            nu=_armijo.zeros_moments(params) if use_adam else (),
-            avg_decrease=zeros,
-            avg_pnorm=zeros,
-            num_decrease=izeros,
-            num_pnorm=izeros,
-            accepted_once=jnp.zeros([], bool),
-            info=_armijo.empty_info(dtype),
+            moments=_directions.init_moments(params, momentum=use_momentum, second=use_adam),
+            groups=() if param_labels is None else _groups.init_groups(num_labels),
+            condition=condition,
+            accepted_once=jnp.zeros([], bool) if use_first else (),
+            info=_base.empty_info(dtype),
         )
 
     def update_fn(
@@ -215,7 +225,10 @@ def scale_by_sls(
         **extra_args: Any,
     ) -> tuple[optax.Updates, ScaleBySLSState]:
         del grad  # the incoming updates are the gradient g
-        fn_kwargs = _armijo.check_call(name, value, value_fn, params, extra_args)
+        dtype = state.step_sizes.dtype
+        call = _base.check_call(
+            name, value, value_fn, params, extra_args, has_aux=has_aux, dtype=dtype
+        )
         spec = resolve_groups(param_labels, params, group_order)
         num_labels = spec.num_groups
         if state.step_sizes.shape != (num_labels,):
@@ -223,206 +236,150 @@ def scale_by_sls(
                 f"state has {state.step_sizes.shape[0]} groups but params give {num_labels}; "
                 "was the state made by init on another parameter tree?"
             )
-        dtype = state.step_sizes.dtype
-        value = _armijo.as_scalar(value, dtype, "value")
-        finite = _armijo.all_finite(value, updates)
+        value = call.value
+        finite = _base.all_finite(value, updates)
         t = state.count + 1
         treedef = jax.tree.structure(params)
         leaf_label = spec.leaf_groups
-
-        # Moments and the preconditioner p (Eq. 3).
-        updates = jax.tree.map(lambda g: g.astype(_armijo.moment_dtype(g.dtype)), updates)
-        if use_momentum:
-            mu = jax.tree.map(lambda m, g: b1 * m + (1.0 - b1) * g, state.mu, updates)
-            mu = _tree_cast_like(mu, state.mu)
-        else:
-            mu = ()
-        if use_adam:
-            nu = jax.tree.map(lambda v, g: b2 * v + (1.0 - b2) * jnp.square(g), state.nu, updates)
-            nu = _tree_cast_like(nu, state.nu)
-            v_scale = 1.0 / (1.0 - b2 ** t.astype(dtype))
-            precond = jax.tree.map(
-                lambda v: 1.0 / (jnp.sqrt(v * v_scale.astype(v.dtype)) + eps), nu
-            )
-        else:
-            nu = ()
-            precond = None
-
-        g_leaves = treedef.flatten_up_to(updates)
-        p_leaves = treedef.flatten_up_to(precond) if use_adam else [None] * len(g_leaves)
-        direction = [g * p if p is not None else g for g, p in zip(g_leaves, p_leaves)]
-        # Preconditioned squared norm per label, P_l (Eq. 5), in the step-size dtype or wider.
-        pnorm_leaf = [
-            jnp.sum(
-                g.astype(jnp.promote_types(g.dtype, dtype))
-                * d.astype(jnp.promote_types(d.dtype, dtype))
-            )
-            for g, d in zip(g_leaves, direction)
-        ]
-        pnorm_label = (
-            jnp.zeros([num_labels], dtype)
-            .at[jnp.asarray(leaf_label)]
-            .add(jnp.stack(pnorm_leaf).astype(dtype))
-        )
-        finite = finite & jnp.all(jnp.isfinite(pnorm_label))  # e.g. overflow of g**2 / sqrt(v)
-
-        # Which group is searched: all of them during warm-up (or with one group), else the cycle.
-        warmup = (state.count < warmup_steps) | (num_labels == 1)
-        group = state.group_of_label
-        in_search = jnp.where(warmup, jnp.ones([num_labels], bool), group == state.next_group)
-        pnorm = jnp.sum(jnp.where(in_search, pnorm_label, 0.0))
-
-        grown = state.step_sizes * growth_factor
-        start = jnp.where(warmup, grown[0], grown[state.next_group])
-        search = finite & (value != 0.0) & (pnorm >= MIN_PNORM)
-
-        # Smoothing (reference option): averages of P for the searched labels.
-        if smooth:
-            num_pnorm = jnp.where(in_search & search, state.num_pnorm + 1, state.num_pnorm)
-            avg_pnorm = jnp.where(
-                in_search & search,
-                smooth_decay * state.avg_pnorm + (1.0 - smooth_decay) * pnorm,
-                state.avg_pnorm,
-            ).astype(dtype)
-            ref = jnp.where(warmup, 0, state.next_group)
-            pnorm_hat = avg_pnorm[ref] / (1.0 - smooth_decay ** num_pnorm[ref].astype(dtype))
-            avg_dec_ref = state.avg_decrease[ref]
-            num_dec_ref = state.num_decrease[ref]
-            dec_debias = 1.0 / (1.0 - smooth_decay ** (num_dec_ref + 1).astype(dtype))
-
-            def accept(decrease, eta):
-                avg = smooth_decay * avg_dec_ref + (1.0 - smooth_decay) * decrease
-                return avg * dec_debias >= c * eta * pnorm_hat
-
-        else:
-            num_pnorm, avg_pnorm = state.num_pnorm, state.avg_pnorm
-
-            def accept(decrease, eta):
-                return decrease >= c * eta * pnorm
-
-        mask = in_search.astype(dtype)
         param_leaves = treedef.flatten_up_to(params)
 
-        def trial_value(eta: jax.Array) -> jax.Array:
-            scale = _per_label(eta * mask)
-            trial = [
-                _armijo.round_to(p - scale[lab].astype(d.dtype) * d, p.dtype)
-                for p, d, lab in zip(param_leaves, direction, leaf_label)
-            ]
-            return value_fn(treedef.unflatten(trial), **fn_kwargs)
+        # Direction (Eq. 3, 5): moments, preconditioner, search direction, slopes P_l.
+        grads = _directions.widen(updates)
+        moments = _directions.update_moments(grads, state.moments, b1, b2)
+        g_leaves = treedef.flatten_up_to(grads)
+        if use_adam:
+            nu_leaves = treedef.flatten_up_to(moments.nu)
+            direction = _directions.adam_preconditioned(
+                g_leaves, nu_leaves, t.astype(dtype), b2=b2, eps=eps, dtype=dtype
+            )
+        else:
+            direction = _directions.gradient(g_leaves, dtype)
+        pnorm_label = _groups.label_sums(direction.slope, leaf_label, num_labels, dtype)
+        finite = finite & jnp.all(jnp.isfinite(pnorm_label))  # e.g. overflow of g**2 / sqrt(v)
 
-        result = _armijo.backtrack(
+        # Group schedule (Eq. 6-7): which labels move in the trials, and from which step size.
+        sched = _groups.schedule(state.groups, state.count, num_labels, warmup_steps)
+        pnorm = jnp.sum(jnp.where(sched.searched, pnorm_label, 0.0))
+        grown = state.step_sizes * growth_factor
+        start = grown[sched.ref]
+        search = finite & (value != 0.0) & (pnorm >= _base.MIN_PNORM)
+
+        # Acceptance rule.
+        condition = state.condition
+        if smooth:
+            accept, condition = _conditions.smoothed_armijo(
+                c, smooth_decay, condition, pnorm, sched.searched & search, sched.ref, dtype
+            )
+        elif nonmonotone is not None:
+            accept, condition = _conditions.nonmonotone_armijo(
+                c, nonmonotone, condition, value, pnorm
+            )
+        else:
+            accept = _conditions.armijo(c, pnorm)
+
+        mask = sched.searched.astype(dtype)
+
+        def trial_value(eta: jax.Array) -> jax.Array:
+            scale = _groups.leaf_scale(eta * mask, leaf_label)
+            trial = [
+                _base.round_to(p - s.astype(d.dtype) * d, p.dtype)
+                for p, d, s in zip(param_leaves, direction.search, scale)
+            ]
+            return call.loss_fn(treedef.unflatten(trial))
+
+        if use_first:
+            factor = jnp.where(
+                state.accepted_once, backtrack_factor, first_backtrack_factor
+            ).astype(dtype)
+        else:
+            factor = backtrack_factor
+        result = _kernel.backtrack(
             trial_value,
             value,
             start,
             accept,
             search=search,
-            backtrack_factor=jnp.where(
-                state.accepted_once, backtrack_factor, first_backtrack_factor
-            ).astype(dtype),
+            backtrack_factor=factor,
             max_trials=max_trials,
+            ladder=ladder,
         )
-        step_sizes = jnp.where(in_search, result.step_size, grown).astype(dtype)
-
+        step_sizes = jnp.where(sched.searched, result.step_size, grown).astype(dtype)
         if smooth:
-            took = in_search & result.accepted
-            new_avg = smooth_decay * state.avg_decrease + (1.0 - smooth_decay) * result.decrease
-            avg_decrease = jnp.where(took, new_avg, state.avg_decrease).astype(dtype)
-            num_decrease = jnp.where(took, state.num_decrease + 1, state.num_decrease)
-        else:
-            avg_decrease, num_decrease = state.avg_decrease, state.num_decrease
-
-        # Merging (Algorithm 1) and the next group of the cycle.
-        group, step_sizes = _merge(group, step_sizes, merge_threshold)
-        next_group = _next_group(group, jnp.where(warmup, -1, state.next_group))
-
-        # The applied step (Eq. 7): every leaf with its own group's step size.
-        if use_momentum:
-            m_scale = 1.0 / (1.0 - b1 ** t.astype(dtype))
-            m_leaves = treedef.flatten_up_to(mu)
-            step_dir = [
-                m * m_scale.astype(m.dtype) * p if p is not None else m * m_scale.astype(m.dtype)
-                for m, p in zip(m_leaves, p_leaves)
-            ]
-        else:
-            step_dir = direction
-        leaf_step = _per_label(step_sizes)
-        new_updates = [
-            jnp.where(finite, -(leaf_step[lab].astype(d.dtype) * d), 0.0).astype(p.dtype)
-            for d, lab, p in zip(step_dir, leaf_label, param_leaves)
-        ]
+            took = sched.searched & result.accepted
+            condition = _conditions.smoothed_update(
+                smooth_decay, condition, took, result.decrease, dtype
+            )
+        groups, step_sizes = _groups.advance(state.groups, sched, step_sizes, merge_threshold)
+        step_sizes = jnp.maximum(step_sizes, min_step_size).astype(dtype)
 
         info = LineSearchInfo(
             num_evaluations=result.num_evaluations,
-            num_backtracks=_armijo.num_backtracks(result),
-            status=_armijo.search_status(search, result.accepted, finite),
-            searched_group=jnp.where(warmup, -1, state.next_group).astype(jnp.int32),
+            num_backtracks=result.num_backtracks,
+            status=_base.search_status(search, result.accepted),
+            searched_group=sched.group,
             decrease=result.decrease,
             sufficient_decrease=(c * result.last_trial_step_size * pnorm).astype(dtype),
+            num_rounds=result.num_rounds,
         )
         new_state = ScaleBySLSState(
             count=t,
             step_sizes=step_sizes,
-            group_of_label=group,
-            next_group=next_group,
-            mu=mu,
-            nu=nu,
-            avg_decrease=avg_decrease,
-            avg_pnorm=avg_pnorm,
-            num_decrease=num_decrease,
-            num_pnorm=num_pnorm,
-            accepted_once=state.accepted_once | result.accepted,
+            moments=moments,
+            groups=groups,
+            condition=condition,
+            accepted_once=state.accepted_once | result.accepted if use_first else (),
             info=info,
         )
-        # A non-finite loss or gradient must not poison the state: keep everything but info.
-        kept = jax.tree.map(
-            lambda new, old: jnp.where(finite, new, old), new_state, state._replace(info=info)
+
+        # A non-finite loss or gradient must not poison the state. After a momentum step (never
+        # evaluated by a trial) it is undone: that step is determined by the state.
+        undo = ~finite & can_undo(state)
+        bad_status = jnp.where(undo, SearchStatus.UNDONE, SearchStatus.NONFINITE)
+        kept = state._replace(
+            step_sizes=jnp.where(undo, state.step_sizes * RECOVERY_FACTOR, state.step_sizes)
+            .clip(min_step_size)
+            .astype(dtype),
+            info=info._replace(status=bad_status.astype(jnp.int32)),
         )
-        return treedef.unflatten(new_updates), kept
+        new_state = optax.tree.where(finite, new_state, kept)
+
+        # The applied step (Eq. 7): every leaf with its own group's step size. After a
+        # non-finite loss, the undo: the last step, recomputed from the old state, with minus its
+        # step sizes. Its direction is chosen by a cond (computed only when undoing) and its step
+        # sizes by a select, which keeps the regular update's arithmetic nearly bit for bit.
+        leaf_step = _groups.leaf_scale(step_sizes, leaf_label)
+        if use_momentum:
+            mu_leaves = treedef.flatten_up_to(moments.mu)
+            step_dir = _directions.momentum(mu_leaves, direction.precond, t.astype(dtype), b1=b1)
+
+            def last_direction() -> list[jax.Array]:
+                exponent = state.count.astype(dtype)  # the t of the last step
+                precond = None
+                if use_adam:
+                    nu_leaves = treedef.flatten_up_to(state.moments.nu)
+                    precond = _directions.preconditioner(nu_leaves, exponent, b2=b2, eps=eps)
+                old_mu = treedef.flatten_up_to(state.moments.mu)
+                return _directions.momentum(old_mu, precond, exponent, b1=b1)
+
+            step_dir = jax.lax.cond(undo, last_direction, lambda: step_dir)
+            old_step = _groups.leaf_scale(-state.step_sizes, leaf_label)
+            leaf_step = [jnp.where(undo, o, s) for o, s in zip(old_step, leaf_step)]
+        else:
+            step_dir = direction.search
+        moves = finite | undo
+        new_updates = [
+            jnp.where(moves, -(s.astype(d.dtype) * d), 0.0).astype(p.dtype)
+            for d, s, p in zip(step_dir, leaf_step, param_leaves)
+        ]
+        return treedef.unflatten(new_updates), new_state
+
+    def can_undo(state: ScaleBySLSState) -> jax.Array:
+        """Whether the last update was a momentum step the state determines (not an undo)."""
+        if not use_momentum:
+            return jnp.zeros([], bool)
+        return (state.count > 0) & (state.info.status <= SearchStatus.SKIPPED)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def _per_label(values: jax.Array) -> list[jax.Array]:
-    """The scalars of a (L,) vector, sliced once per label rather than once per leaf."""
-    return [values[i] for i in range(values.shape[0])]
-
-
-def _merge(
-    group: jax.Array, step_sizes: jax.Array, threshold: float
-) -> tuple[jax.Array, jax.Array]:
-    """Algorithm 1 merging: at most one merge per step, only while more than 2 groups are active.
-
-    Args:
-      group: int32 (L,), the representative label of each label's group.
-      step_sizes: (L,), step size of each label (equal within a group).
-      threshold: lambda; 0 disables merging.
-
-    Returns:
-      The new ``group`` and ``step_sizes``.
-    """
-    if threshold <= 0.0 or group.shape[0] <= 2:
-        return group, step_sizes
-    labels = jnp.arange(group.shape[0], dtype=jnp.int32)
-    active = group == labels
-    masked = jnp.where(active, step_sizes, jnp.inf)
-    smallest = jnp.argmin(masked).astype(jnp.int32)
-    second = jnp.argmin(masked.at[smallest].set(jnp.inf)).astype(jnp.int32)
-    do_merge = (jnp.sum(active) > 2) & (masked[smallest] < threshold)
-    merged_eta = 0.5 * (step_sizes[smallest] + step_sizes[second])
-    moved = do_merge & ((group == smallest) | (group == second))
-    new_group = jnp.where(do_merge & (group == smallest), second, group)
-    new_steps = jnp.where(moved, merged_eta, step_sizes).astype(step_sizes.dtype)
-    return new_group, new_steps
-
-
-def _next_group(group: jax.Array, searched: jax.Array) -> jax.Array:
-    """The first active group after ``searched`` in cyclic label order (int32 scalar)."""
-    num = group.shape[0]
-    labels = jnp.arange(num, dtype=jnp.int32)
-    active = group == labels
-    distance = jnp.where(active, (labels - searched - 1) % num, num)
-    return jnp.argmin(distance).astype(jnp.int32)
 
 
 def sgd_sls(
@@ -430,15 +387,20 @@ def sgd_sls(
     c: float = 0.1,
     *,
     backtrack_factor: float = 0.9,
+    first_backtrack_factor: float | None = None,
     growth_factor: float = REFERENCE_GROWTH,
     max_trials: int = 100,
     param_labels: ParamLabels = None,
+    nonmonotone: float | None = None,
+    min_step_size: float = MIN_STEP_SIZE,
+    ladder: int = 1,
+    has_aux: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     r"""SGDSLS: SGD direction with the Armijo line search of Vaswani et al. 2019 (paper Eq. 1-2).
 
     Accepts :math:`\eta` when :math:`f_k(w - \eta g) \le f_k(w) - c \eta \|g\|^2` (squared norm,
     unlike the reference code's SGD variant); the step is :math:`-\eta g`. Defaults are those of
-    the paper's runs. See :func:`scale_by_sls` for the call convention, state and edge cases.
+    the paper's runs. See :func:`scale_by_sls` for the options, call convention and edge cases.
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, sls_jax
@@ -450,15 +412,9 @@ def sgd_sls(
       >>> bool(f(optax.apply_updates(w, u)) < value)
       True
     """
+    options = {k: v for k, v in locals().items() if k not in ("init_step_size", "c")}
     return scale_by_sls(
-        init_step_size=init_step_size,
-        c=c,
-        backtrack_factor=backtrack_factor,
-        growth_factor=growth_factor,
-        max_trials=max_trials,
-        preconditioner="identity",
-        b1=0.0,
-        param_labels=param_labels,
+        init_step_size=init_step_size, c=c, preconditioner="identity", b1=0.0, **options
     )
 
 
@@ -470,11 +426,15 @@ def adam_sls(
     b2: float = 0.999,
     eps: float = 1e-8,
     backtrack_factor: float = 0.9,
-    first_backtrack_factor: float | None = 0.5,
+    first_backtrack_factor: float | None = None,
     growth_factor: float = REFERENCE_GROWTH,
     max_trials: int = 100,
     smooth: bool = False,
     smooth_decay: float = 0.999,
+    nonmonotone: float | None = None,
+    min_step_size: float = MIN_STEP_SIZE,
+    ladder: int = 1,
+    has_aux: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     r"""ADAMSLS: Adam direction with an Armijo line search on the whole network (paper Eq. 3, 5).
 
@@ -482,30 +442,14 @@ def adam_sls(
     sufficient decrease :math:`c \eta \sum g^2 / (\sqrt{\hat v} + \epsilon)`; the applied step
     uses momentum, :math:`-\eta \hat m / (\sqrt{\hat v} + \epsilon)`, as the reference does
     (``b1=0`` makes the accepted trial point the step). ``smooth=True`` is the reference's
-    smoothed variant (not SaLSA; for SaLSA see :func:`sls_jax.salsa`). Defaults are those of the
-    paper's runs except ``first_backtrack_factor=0.5``: until the first accepted search the step
-    size is halved per trial instead of multiplied by 0.9, so the first step from
-    :math:`\eta_0 = 0.1` takes 9 trials instead of 48 on MiniLM/SST-2. Measured over the GLUE
-    small protocol with MiniLM-L6 (3 seeds; ``results/first_backtrack``): evaluations per step
-    1.43 instead of 1.93 (SST-2) and 1.51 instead of 2.05 (MRPC), dev accuracy 0.783 vs 0.777
-    (SST-2) and 0.651 vs 0.646 (MRPC). ``first_backtrack_factor=None`` gives the reference's
-    search, step for step (the authors' ``AdamSLS``). See :func:`scale_by_sls` for the call
-    convention, state and edge cases.
+    smoothed variant (not SaLSA; for SaLSA see :func:`sls_jax.salsa`). Defaults are the paper's
+    runs, whose first search from :math:`\eta_0 = 0.1` takes about 48 trials on MiniLM/SST-2;
+    ``first_backtrack_factor=0.5`` halves the step size per trial until the first accepted
+    search (9 trials there; measurements in the README). See :func:`scale_by_sls` for the
+    options, call convention and edge cases.
     """
-    return scale_by_sls(
-        init_step_size=init_step_size,
-        c=c,
-        backtrack_factor=backtrack_factor,
-        first_backtrack_factor=first_backtrack_factor,
-        growth_factor=growth_factor,
-        max_trials=max_trials,
-        preconditioner="adam",
-        b1=b1,
-        b2=b2,
-        eps=eps,
-        smooth=smooth,
-        smooth_decay=smooth_decay,
-    )
+    options = {k: v for k, v in locals().items() if k not in ("init_step_size", "c")}
+    return scale_by_sls(init_step_size=init_step_size, c=c, preconditioner="adam", **options)
 
 
 def pla_sls(
@@ -525,6 +469,10 @@ def pla_sls(
     max_trials: int = 100,
     smooth: bool = False,
     smooth_decay: float = 0.999,
+    nonmonotone: float | None = None,
+    min_step_size: float = MIN_STEP_SIZE,
+    ladder: int = 1,
+    has_aux: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     r"""PLASLS: per-layer ADAMSLS, one step size per parameter group (paper Eq. 6-7, Alg. 1).
 
@@ -534,23 +482,7 @@ def pla_sls(
     ``growth_factor`` each step, and every group steps with its own step size. Groups whose step
     size falls below ``merge_threshold`` merge (Algorithm 1; 1e-12 in the paper's runs). Step
     sizes per label: ``optax.tree.get(state, "step_sizes")``. See :func:`scale_by_sls` for the
-    call convention, state and edge cases.
+    options, call convention and edge cases.
     """
-    return scale_by_sls(
-        init_step_size=init_step_size,
-        c=c,
-        backtrack_factor=backtrack_factor,
-        first_backtrack_factor=first_backtrack_factor,
-        growth_factor=growth_factor,
-        max_trials=max_trials,
-        preconditioner="adam",
-        b1=b1,
-        b2=b2,
-        eps=eps,
-        param_labels=param_labels,
-        group_order=group_order,
-        warmup_steps=warmup_steps,
-        merge_threshold=merge_threshold,
-        smooth=smooth,
-        smooth_decay=smooth_decay,
-    )
+    options = {k: v for k, v in locals().items() if k not in ("init_step_size", "c")}
+    return scale_by_sls(init_step_size=init_step_size, c=c, preconditioner="adam", **options)

@@ -32,10 +32,12 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import math
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -492,7 +494,7 @@ def test_step_sizes_follow_growth_and_backtracking_along_a_run(name):
         searched = (
             np.ones(prev.shape, bool)
             if group < 0
-            else np.asarray(rec.state.group_of_label) == group
+            else np.asarray(rec.state.groups.group_of_label) == group
         )
         expected = np.where(searched, prev * growth * spec.backtrack**nb, prev * growth)
         np.testing.assert_allclose(new, expected, rtol=2e-6)
@@ -596,8 +598,9 @@ def test_smoothed_armijo_condition_holds_at_every_search(name):
             np.testing.assert_allclose(float(rec.value) - f_new, float(info.decrease), atol=2e-6)
         else:
             decay = 0.999
-            lhs = float(st.avg_decrease[0]) / (1 - decay ** int(st.num_decrease[0]))
-            pbar = float(st.avg_pnorm[0]) / (1 - decay ** int(st.num_pnorm[0]))
+            avg = st.condition
+            lhs = float(avg.avg_decrease[0]) / (1 - decay ** int(avg.num_decrease[0]))
+            pbar = float(avg.avg_pnorm[0]) / (1 - decay ** int(avg.num_pnorm[0]))
         assert lhs >= spec.c * eta * pbar * (1 - 1e-5)
     assert searched >= 10
     assert sum(int(r.new_state.info.num_backtracks) for r in records) >= 10
@@ -718,19 +721,19 @@ def test_pla_sls_merges_a_collapsed_group_into_the_second_smallest():
     assert searched == [0, 1, 2, 0, 1, 0, 1]
     assert int(history[0][1].info.num_backtracks) == 4  # eta <= 1.8 * 0.04 = 0.072
     for k in (0, 1):
-        np.testing.assert_array_equal(history[k][1].group_of_label, [0, 1, 2])
+        np.testing.assert_array_equal(history[k][1].groups.group_of_label, [0, 1, 2])
     prev, new = history[2]
     assert int(new.info.status) == SearchStatus.ACCEPTED
     eta_c = float(prev.step_sizes[2]) * GROWTH * 0.9 ** int(new.info.num_backtracks)
     eta_a = float(prev.step_sizes[0]) * GROWTH
     eta_b = float(prev.step_sizes[1]) * GROWTH
     assert eta_c < 1e-3 < eta_a < eta_b
-    np.testing.assert_array_equal(new.group_of_label, [0, 1, 0])
+    np.testing.assert_array_equal(new.groups.group_of_label, [0, 1, 0])
     np.testing.assert_allclose(new.step_sizes, [(eta_a + eta_c) / 2, eta_b, (eta_a + eta_c) / 2])
     # Group {a, c} collapses at step 3 but 2 active groups remain, so no merge.
     assert history[3][1].step_sizes[0] < 1e-3
     for _, later in history[3:]:
-        np.testing.assert_array_equal(later.group_of_label, [0, 1, 0])
+        np.testing.assert_array_equal(later.groups.group_of_label, [0, 1, 0])
         assert later.step_sizes[0] == later.step_sizes[2]
 
 
@@ -744,8 +747,8 @@ def test_pla_sls_merges_at_most_once_per_step_and_keeps_two_groups():
     ).records
     active_counts, cycle = [], []
     for rec in records:
-        before = np.asarray(rec.state.group_of_label)
-        after = np.asarray(rec.new_state.group_of_label)
+        before = np.asarray(rec.state.groups.group_of_label)
+        after = np.asarray(rec.new_state.groups.group_of_label)
         new = np.asarray(rec.new_state.step_sizes, np.float64)
         info = rec.new_state.info
         group, nb = int(info.searched_group), int(info.num_backtracks)
@@ -771,7 +774,9 @@ def test_pla_sls_merges_at_most_once_per_step_and_keeps_two_groups():
         if group >= 0:
             cycle.append(group)
     assert active_counts == [3, 2, 2, 2, 2, 2, 2, 2]
-    remaining = np.flatnonzero(np.asarray(records[-1].new_state.group_of_label) == np.arange(4))
+    remaining = np.flatnonzero(
+        np.asarray(records[-1].new_state.groups.group_of_label) == np.arange(4)
+    )
     assert cycle == [int(remaining[k % 2]) for k in range(6)]
 
 
@@ -1154,9 +1159,10 @@ def test_first_backtrack_factor_applies_until_the_first_acceptance(jit):
     np.testing.assert_allclose(float(state.step_sizes[0]), 100.0 * 0.5**8 * 0.9**6, rtol=1e-6)
 
 
-def test_adam_sls_default_start_halves_until_the_first_acceptance():
-    """adam_sls() reduces by 0.5 until its first accepted search, then by 0.9; with
-    first_backtrack_factor=None it reduces by 0.9 from the start (the reference). On
+def test_cheaper_start_halves_until_the_first_acceptance_and_the_default_is_the_papers():
+    """adam_sls(first_backtrack_factor=0.5) reduces by 0.5 until its first accepted search, then
+    by 0.9; by default (the paper's search, the one default policy of every alias) it reduces by
+    0.9 from the start. On
     f = 0.5 a ||w - 1||^2 from w = 0 (g = -a, Adam direction d = sign = -1 per entry, P = n a),
     Armijo holds iff a eta^2 n / 2 - a eta n <= -c eta n a, i.e. eta <= 2 (1 - c) = 1.8 for any
     a: with eta0 = 100 the first acceptance is at 100 * 0.5**6 = 1.5625 (7 evaluations) by
@@ -1173,10 +1179,255 @@ def test_adam_sls_default_start_halves_until_the_first_acceptance():
         _, state = opt.update(grad, state, w, value=value, value_fn=loss_fn, a=4.0)
         return state
 
-    default = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0))
-    assert int(default.info.num_evaluations) == 7
-    np.testing.assert_allclose(float(default.step_sizes[0]), 100.0 * 0.5**6, rtol=1e-6)
-    reference = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0, first_backtrack_factor=None))
+    cheaper = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0, first_backtrack_factor=0.5))
+    assert int(cheaper.info.num_evaluations) == 7
+    np.testing.assert_allclose(float(cheaper.step_sizes[0]), 100.0 * 0.5**6, rtol=1e-6)
+    reference = first_step(sls_jax.adam_sls(100.0, growth_factor=1.0))
     assert int(reference.info.num_evaluations) == 40
     np.testing.assert_allclose(float(reference.step_sizes[0]), 100.0 * 0.9**39, rtol=1e-5)
-    assert inspect.signature(sls_jax.adam_sls).parameters["first_backtrack_factor"].default == 0.5
+    for factory in (sls_jax.sgd_sls, sls_jax.adam_sls, sls_jax.pla_sls):
+        assert inspect.signature(factory).parameters["first_backtrack_factor"].default is None
+
+
+# --------------------------------------------------------------------------------------------
+# No silent failure (docs/algorithms.md, "Edge cases"; docs/cases.md, C14 and C01).
+
+
+def _nan_beyond_radius(problem: helpers.Problem, factor: float):
+    """``problem``'s loss, NaN where the parameters' norm exceeds ``factor`` times the start's."""
+    radius = factor * float(jnp.linalg.norm(helpers.flat(problem.params)))
+
+    def value_fn(params, *, batch):
+        inside = jnp.sum(jnp.square(helpers.flat(params))) <= radius**2
+        return jnp.where(inside, problem.value_fn(params, batch=batch), jnp.nan)
+
+    return value_fn
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_nan_region_mlp_loss_is_finite_again_after_one_step(name):
+    """An MLP whose loss is NaN beyond 1.05 times its starting norm: the momentum steps of
+    ADAMSLS and PLASLS land there (no trial evaluated them); the next update undoes that step
+    (UNDONE), so the loss after it is finite again, and the run ends lower than it started.
+    Before the undo existed every later step was NONFINITE and the parameters froze."""
+    problem = helpers.mlp()
+    value_fn = _nan_beyond_radius(problem, 1.05)
+    opt = SPECS[name].make()
+    state = opt.init(problem.params)
+
+    @jax.jit
+    def step(params, state, batch):
+        value, grad = jax.value_and_grad(value_fn)(params, batch=batch)
+        updates, state = opt.update(
+            grad, state, params, value=value, value_fn=value_fn, batch=batch
+        )
+        return optax.apply_updates(params, updates), state, value
+
+    params, losses, statuses = problem.params, [], []
+    for k in range(40):
+        params, state, value = step(params, state, problem.batch(k))
+        losses.append(float(value))
+        statuses.append(int(state.info.status))
+    bad = [k for k, v in enumerate(losses) if not np.isfinite(v)]
+    for k in bad:
+        assert statuses[k] == SearchStatus.UNDONE
+        assert k + 1 == len(losses) or np.isfinite(losses[k + 1]), (k, losses)
+    if SPECS[name].kind == "adam":
+        assert bad, "the test must make the momentum step land in the NaN region"
+    assert np.isfinite(losses[-1]) and losses[-1] < losses[0] - 0.1
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_misspelled_keyword_raises_type_error_naming_it(name):
+    """update(..., bach=batch) with value_fn(params, *, batch=DEFAULT): a TypeError naming
+    'bach' (optax's rule since 2026), not trials silently evaluated on the default batch."""
+    problem = helpers.logistic_regression()
+    default = problem.batch(1)
+
+    def value_fn(params, *, batch=default):
+        return problem.value_fn(params, batch=batch)
+
+    opt = SPECS[name].make()
+    state = opt.init(problem.params)
+    value, grad = jax.value_and_grad(value_fn)(problem.params, batch=problem.batch(0))
+    with pytest.raises(TypeError, match="'bach'"):
+        opt.update(grad, state, problem.params, value=value, value_fn=value_fn, bach=default)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_has_aux_value_fn_round_trips_aux_and_steps_like_the_plain_loss(name):
+    """value_fn returning (loss, aux) with has_aux=True: the pair from
+    jax.value_and_grad(..., has_aux=True) goes in as `value`, the aux comes back out of the
+    train step unchanged, and updates and state equal, bit for bit, those of the plain loss;
+    without has_aux the tuple is a TypeError that says so."""
+    problem = helpers.mlp()
+
+    def with_aux(params, *, batch):
+        loss = problem.value_fn(params, batch=batch)
+        return loss, {"loss_times_two": 2.0 * loss}
+
+    def run(opt, fn, has_aux):
+        state = opt.init(problem.params)
+
+        @jax.jit
+        def step(params, state, batch):
+            value, grad = jax.value_and_grad(fn, has_aux=has_aux)(params, batch=batch)
+            updates, state = opt.update(grad, state, params, value=value, value_fn=fn, batch=batch)
+            return optax.apply_updates(params, updates), state, value
+
+        params, out = problem.params, []
+        for k in range(5):
+            params, state, value = step(params, state, problem.batch(k))
+            out.append((params, state.step_sizes, value))
+        return out
+
+    plain = run(SPECS[name].make(), problem.value_fn, False)
+    aux = run(SPECS[name].make(has_aux=True), with_aux, True)
+    for (p1, s1, v1), (p2, s2, (v2, extra)) in zip(plain, aux):
+        chex.assert_trees_all_equal(p1, p2)
+        chex.assert_trees_all_equal(s1, s2)
+        assert float(v1) == float(v2)
+        assert float(extra["loss_times_two"]) == 2.0 * float(v2)
+    opt = SPECS[name].make()
+    state = opt.init(problem.params)
+    (value, _), grad = jax.value_and_grad(with_aux, has_aux=True)(
+        problem.params, batch=problem.batch(0)
+    )
+    with pytest.raises(TypeError, match="has_aux=True"):
+        opt.update(
+            grad, state, problem.params, value=value, value_fn=with_aux, batch=problem.batch(0)
+        )
+
+
+def test_step_size_recovers_from_failed_searches_above_the_floor():
+    """Ten searches fed the ascent direction (-g) all fail and take eta * 0.9**100 each; the
+    stored step size stops at the floor min_step_size (1e-10) instead of 0.1 * 2.7e-46, and once
+    the gradient is right again the searches accept and it grows from there by the growth
+    factor per step. float64: in float32 a step of 1e-10 changes an O(1) loss by less than its
+    rounding, so there recovery needs a larger min_step_size."""
+    with jax.enable_x64(True):
+        _recover_from_floor()
+
+
+def _recover_from_floor():
+    problem = helpers.quadratic(jnp.float64)
+    opt = sls_jax.sgd_sls()
+    state = opt.init(problem.params)
+    params = problem.params
+    for _ in range(10):
+        value, grad = jax.value_and_grad(problem.value_fn)(params, batch=problem.batch(0))
+        flipped = jax.tree.map(jnp.negative, grad)
+        _, state = opt.update(
+            flipped, state, params, value=value, value_fn=problem.value_fn, batch=problem.batch(0)
+        )
+        assert int(state.info.status) == SearchStatus.FAILED
+        assert float(state.step_sizes[0]) >= 1e-10 * (1 - 1e-6)
+    assert float(state.step_sizes[0]) == 1e-10
+    for _ in range(3):
+        prev = float(state.step_sizes[0])
+        value, grad = jax.value_and_grad(problem.value_fn)(params, batch=problem.batch(0))
+        updates, state = opt.update(
+            grad, state, params, value=value, value_fn=problem.value_fn, batch=problem.batch(0)
+        )
+        params = optax.apply_updates(params, updates)
+        assert int(state.info.status) == SearchStatus.ACCEPTED
+        np.testing.assert_allclose(float(state.step_sizes[0]), prev * GROWTH, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Options: the batched ladder and the nonmonotone rule (docs/algorithms.md).
+
+
+def _counting(value_fn, counter: list):
+    """``value_fn`` that counts its *calls* at run time: a vmapped call counts once.
+
+    The callback returns the int32 ``1`` (the loss plus ``1 - 1`` is the loss, bit for bit), so
+    no float crosses the callback thread, where ``jax.enable_x64`` does not reach.
+    """
+
+    def tick(x):
+        counter.append(1)
+        return np.ones(np.shape(x), np.int32)
+
+    def counted(params, *, batch):
+        loss = value_fn(params, batch=batch)
+        one = jax.pure_callback(
+            tick, jax.ShapeDtypeStruct(loss.shape, jnp.int32), loss, vmap_method="expand_dims"
+        )
+        return loss + (one - 1).astype(loss.dtype)
+
+    return counted
+
+
+@pytest.mark.parametrize("name", ["sgd_sls", "adam_sls", "pla_sls", "salsa"])
+@pytest.mark.parametrize("ladder", [3, 8])
+def test_ladder_accepts_the_sequential_step_size_in_ceil_trials_over_k_rounds(name, ladder):
+    """K candidate step sizes per round, one vmapped value_fn call each, from eta0 = 1000 so that
+    searches backtrack: over 50 steps in float64 the trial counts equal those of the sequential
+    search at every step, step sizes and parameters agree to float64 rounding (the batched
+    program fuses the update differently, 1e-16 relative), and each update makes
+    ceil(trials / K) value_fn calls (counted at run time)."""
+    with jax.enable_x64(True):
+        problem = helpers.mlp(jnp.float64)
+        seq_calls, lad_calls = [], []
+        runs = {}
+        for k_, calls in ((1, seq_calls), (ladder, lad_calls)):
+            opt = SPECS[name].make(ladder=k_, init_step_size=1000.0)
+            fn = _counting(problem.value_fn, calls)
+            state = opt.init(problem.params)
+
+            @jax.jit
+            def step(params, state, batch, opt=opt, fn=fn):
+                value, grad = jax.value_and_grad(problem.value_fn)(params, batch=batch)
+                updates, state = opt.update(
+                    grad, state, params, value=value, value_fn=fn, batch=batch
+                )
+                return optax.apply_updates(params, updates), state
+
+            params, out = problem.params, []
+            for k in range(50):
+                before = len(calls)
+                params, state = step(params, state, problem.batch(k))
+                jax.block_until_ready(params)
+                out.append(
+                    (
+                        params,
+                        state.step_sizes,
+                        int(state.info.num_evaluations),
+                        len(calls) - before,
+                        int(state.info.num_rounds),
+                    )
+                )
+            runs[k_] = out
+        backtracked = 0
+        for (p1, s1, n1, c1, r1), (p2, s2, n2, c2, r2) in zip(runs[1], runs[ladder]):
+            chex.assert_trees_all_close(p1, p2, rtol=1e-12, atol=1e-14)
+            chex.assert_trees_all_close(s1, s2, rtol=1e-12)
+            assert n1 == n2 and c1 == n1 and r1 == n1
+            assert c2 == r2 == math.ceil(n2 / ladder)
+            backtracked += n1 > 1
+        assert backtracked >= 1  # the ladder must have had rounds with rejections to skip
+        assert runs[1][0][2] > ladder  # the first search needs several rounds
+
+
+def test_nonmonotone_rule_with_xi_zero_is_the_armijo_condition_bit_for_bit():
+    """Zhang-Hager with xi = 0 has C_k = f_k(w_k): the same trajectory as the monotone rule;
+    with xi = 0.8 the reference is a weighted mean of past losses, C_k >= f_k(w_k) on a run
+    whose minibatch losses fall, so it accepts at least as large steps (no more trials)."""
+    problem = helpers.logistic_regression()
+    out = {}
+    for xi in (None, 0.0, 0.8):
+        opt = sls_jax.adam_sls(nonmonotone=xi)
+        state = opt.init(problem.params)
+        params, trials = problem.params, []
+        for k in range(20):
+            value, grad = jax.value_and_grad(problem.value_fn)(params, batch=problem.batch(k))
+            updates, state = opt.update(
+                grad, state, params, value=value, value_fn=problem.value_fn, batch=problem.batch(k)
+            )
+            params = optax.apply_updates(params, updates)
+            trials.append(int(state.info.num_evaluations))
+        out[xi] = (params, trials)
+    chex.assert_trees_all_equal(out[None][0], out[0.0][0])
+    assert out[None][1] == out[0.0][1]
+    assert sum(out[0.8][1]) <= sum(out[None][1])
