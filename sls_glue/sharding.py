@@ -115,7 +115,18 @@ class DataParallel:
 
     def replicate(self, tree: Any) -> Any:
         """``tree`` with every leaf replicated on the mesh (the same value in every process)."""
-        return jax.device_put(tree, self.replicated)
+        if jax.process_count() == 1:
+            return jax.device_put(tree, self.replicated)
+
+        def one(x: Any) -> jax.Array:
+            if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+                return jax.random.wrap_key_data(
+                    one(jax.random.key_data(x)), impl=jax.random.key_impl(x)
+                )
+            value = np.asarray(x)  # (device_put's equality check fails on NaN entries)
+            return jax.make_array_from_callback(value.shape, self.replicated, lambda i: value[i])
+
+        return jax.tree.map(one, tree)
 
     def shard_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         """The global numpy ``batch`` as arrays sharded by rows over the mesh.

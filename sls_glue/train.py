@@ -446,7 +446,7 @@ def _prepare(config: TrainConfig, spec: glue_data.TaskSpec) -> _Run:
     parallel = DataParallel()
     params = parallel.replicate(params)
     opt_state = parallel.replicate(optimizer.init(params))
-    rest = jax.device_put(rest, parallel.replicated)
+    rest = parallel.replicate(rest)
     fingerprints = {
         "data": _fingerprint(
             [train_set.input_ids, train_set.token_type_ids, train_set.labels, dev_set.labels]
@@ -544,7 +544,7 @@ def _one_step(run: _Run, epoch: int, batch: dict[str, np.ndarray]) -> dict[str, 
         run.params,
         run.opt_state,
         run.parallel.shard_batch(batch),
-        step_dropout_key(run.config.seed, run.step),
+        run.parallel.replicate(step_dropout_key(run.config.seed, run.step)),
     )
     loss = float(value)
     elapsed = time.perf_counter() - t0
