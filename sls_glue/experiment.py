@@ -61,7 +61,7 @@ def check_grid(
     Raises:
       ValueError / FileNotFoundError: the first problem found, naming the flag or file.
     """
-    from sls_glue.train import _check_config, make_optimizer, read_examples
+    from sls_glue.train import check_config, make_optimizer, read_examples
 
     out = pathlib.Path(out)
     if out.exists() and not out.is_dir():
@@ -69,7 +69,7 @@ def check_grid(
     for task in tasks:
         config = dataclasses.replace(base, task=task, **(per_task or {}).get(task, {}))
         for optimizer in optimizers:
-            spec = _check_config(dataclasses.replace(config, optimizer=optimizer))
+            spec = check_config(dataclasses.replace(config, optimizer=optimizer))
         for seed in seeds:
             read_examples(dataclasses.replace(config, seed=seed), spec)
     probe = {"encoder": {"layers": [0, 0]}, "w": 0.0}  # enough for every factory's labels

@@ -18,10 +18,15 @@ A run folder ``<out>/<task>/<optimizer>/seed<k>/`` holds:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import pathlib
 from typing import Any
+
+from sls_glue.config import TrainConfig, config_from_dict, flag_of, run_identity
+
+log = logging.getLogger("sls_glue")
 
 __all__ = [
     "DIVERGED",
@@ -30,6 +35,8 @@ __all__ = [
     "EventWriter",
     "RunLock",
     "StepLog",
+    "check_fingerprints",
+    "finished_run",
     "read_summary",
     "summary_status",
     "write_atomic",
@@ -59,6 +66,47 @@ def read_summary(path: pathlib.Path) -> dict[str, Any] | None:
 def summary_status(summary: dict[str, Any]) -> str:
     """``finished``, ``failed`` or ``diverged`` (older summaries have no status: finished)."""
     return summary.get("status", FINISHED)
+
+
+def finished_run(config: TrainConfig, workdir: pathlib.Path, overwrite: bool):
+    """The summary of a finished run in ``workdir`` with the same settings (to skip), or None.
+
+    None when there is no summary, ``overwrite`` is set, or the stored run failed or diverged
+    (it is run again). Settings missing from a stored summary read as their defaults.
+
+    Raises:
+      ValueError: a finished run with other settings is there; the message names the flags.
+    """
+    stored = read_summary(workdir / "summary.json")
+    if stored is None or overwrite:
+        return None
+    status = summary_status(stored)
+    if status != FINISHED:
+        log.info("rerunning %s: it ended %s (%s)", workdir, status, stored.get("reason", ""))
+        return None
+    have = run_identity(config_from_dict(stored["config"]))
+    want = run_identity(config)
+    changed = [k for k in want if have[k] != want[k]]
+    if changed:
+        diff = "; ".join(f"{flag_of(k)} {have[k]!r} there, {want[k]!r} now" for k in changed)
+        raise ValueError(
+            f"{workdir / 'summary.json'} holds a finished run with other settings ({diff}); "
+            "use another --out folder, or --overwrite to rerun it"
+        )
+    return stored
+
+
+def check_fingerprints(
+    stored: dict[str, Any], fingerprints: dict[str, str], workdir: pathlib.Path
+) -> None:
+    """Raises ValueError when the stored run was made on other data or another model."""
+    for key, value in stored.get("fingerprints", {}).items():
+        if fingerprints.get(key) != value:
+            raise ValueError(
+                f"{workdir / 'summary.json'} holds a finished run on other {key} (fingerprint "
+                f"{value}, now {fingerprints.get(key)}); use another --out folder, or "
+                "--overwrite to rerun it"
+            )
 
 
 class StepLog:

@@ -14,8 +14,9 @@ process builds the same global batch (same files, same seeded order) and hands i
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -28,6 +29,8 @@ __all__ = [
     "initialize_distributed",
     "is_writer",
     "pad_rows",
+    "sync_processes",
+    "writer_decides",
 ]
 
 log = logging.getLogger("sls_glue")
@@ -149,3 +152,31 @@ class DataParallel:
                 self.batch, value[start:stop], value.shape
             )
         return out
+
+
+def writer_decides(fn: Callable[[], Any]) -> Any:
+    """``fn()`` evaluated by process 0 only, its JSON-able result (or ValueError) everywhere."""
+    if jax.process_count() == 1:
+        return fn()
+    text = ""
+    if is_writer():
+        try:
+            text = json.dumps({"value": fn()})
+        except ValueError as error:
+            text = json.dumps({"error": str(error)})
+    raw = text.encode()
+    data = np.zeros(1 << 20, np.uint8)
+    data[: len(raw)] = np.frombuffer(raw, np.uint8)
+    data = np.asarray(broadcast_from_writer(data))
+    out = json.loads(bytes(data[data > 0]).decode())
+    if "error" in out:
+        raise ValueError(out["error"])
+    return out["value"]
+
+
+def sync_processes(name: str) -> None:
+    """A barrier across the processes of a multi-process run (nothing in a single process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)

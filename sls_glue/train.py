@@ -39,10 +39,16 @@ import sls_jax
 from sls_glue import data as glue_data
 from sls_glue import run_log
 from sls_glue.checkpoint import load_pretrained
-from sls_glue.config import TrainConfig, config_from_dict, flag_of, run_identity
+from sls_glue.config import TrainConfig, flag_of, run_identity
 from sls_glue.groups import bert_param_labels, qkv_param_labels
 from sls_glue.metrics import compute_metrics
-from sls_glue.sharding import DataParallel, broadcast_from_writer, is_writer
+from sls_glue.sharding import (
+    DataParallel,
+    broadcast_from_writer,
+    is_writer,
+    sync_processes,
+    writer_decides,
+)
 
 log = logging.getLogger("sls_glue")
 
@@ -52,6 +58,7 @@ __all__ = [
     "RunInterrupted",
     "TrainConfig",
     "build_model",
+    "check_config",
     "eval_step",
     "evaluate",
     "make_loss_fn",
@@ -360,7 +367,7 @@ class _Run:
         }
 
 
-def _check_config(config: TrainConfig) -> glue_data.TaskSpec:
+def check_config(config: TrainConfig) -> glue_data.TaskSpec:
     """Checks the settings alone (no file read); returns the task spec."""
     for name in ("epochs", "batch_size", "max_length", "keep_checkpoints"):
         if int(getattr(config, name)) < 1:
@@ -664,41 +671,6 @@ def _versions(parallel: DataParallel) -> dict[str, Any]:
     }
 
 
-def _stored_run(config: TrainConfig, workdir: pathlib.Path, overwrite: bool):
-    """A finished run in ``workdir`` with the same settings (to skip), or None (to run).
-
-    Raises:
-      ValueError: a finished run with other settings is there (and not ``overwrite``).
-    """
-    stored = run_log.read_summary(workdir / "summary.json")
-    if stored is None or overwrite:
-        return None
-    status = run_log.summary_status(stored)
-    if status != run_log.FINISHED:
-        log.info("rerunning %s: it ended %s (%s)", workdir, status, stored.get("reason", ""))
-        return None
-    have = run_identity(config_from_dict(stored["config"]))
-    want = run_identity(config)
-    changed = [k for k in want if have[k] != want[k]]
-    if changed:
-        diff = "; ".join(f"{flag_of(k)} {have[k]!r} there, {want[k]!r} now" for k in changed)
-        raise ValueError(
-            f"{workdir / 'summary.json'} holds a finished run with other settings ({diff}); "
-            "use another --out folder, or --overwrite to rerun it"
-        )
-    return stored
-
-
-def _check_fingerprints(stored: dict[str, Any], run: _Run, workdir: pathlib.Path) -> None:
-    for key, value in stored.get("fingerprints", {}).items():
-        if run.fingerprints.get(key) != value:
-            raise ValueError(
-                f"{workdir / 'summary.json'} holds a finished run on other {key} (fingerprint "
-                f"{value}, now {run.fingerprints.get(key)}); use another --out folder, or "
-                "--overwrite to rerun it"
-            )
-
-
 def _restore(run: _Run, checkpoints: Any) -> None:
     restored = checkpoints.restore(run.state())
     if restored is None:
@@ -834,11 +806,11 @@ def train_and_evaluate(
     workdir = pathlib.Path(workdir)
     if workdir.exists() and not workdir.is_dir():
         raise ValueError(f"run folder {workdir} is a file; give --out a folder")
-    spec = _check_config(config)
-    stored = broadcast_from_writer_json(lambda: _stored_run(config, workdir, overwrite))
+    spec = check_config(config)
+    stored = writer_decides(lambda: run_log.finished_run(config, workdir, overwrite))
     if stored is not None:
         if "fingerprints" in stored:  # same data and model? (older summaries: not recorded)
-            _check_fingerprints(stored, _prepare(config, spec), workdir)
+            run_log.check_fingerprints(stored, _prepare(config, spec).fingerprints, workdir)
         log.info("skipped: %s is already finished (--overwrite reruns it)", workdir)
         return stored
     run = _prepare(config, spec)
@@ -854,34 +826,6 @@ def train_and_evaluate(
         lock.release()
 
 
-def broadcast_from_writer_json(fn: Callable[[], Any]) -> Any:
-    """``fn()`` evaluated by process 0 only (its errors raised everywhere); its JSON result."""
-    if jax.process_count() == 1:
-        return fn()
-    if is_writer():
-        try:
-            text = json.dumps({"value": fn()})
-        except ValueError as error:
-            text = json.dumps({"error": str(error)})
-    else:
-        text = ""
-    data = np.zeros(1 << 20, np.uint8)
-    raw = text.encode()
-    data[: len(raw)] = np.frombuffer(raw, np.uint8)
-    data = np.asarray(broadcast_from_writer(data))
-    out = json.loads(bytes(data[data > 0]).decode())
-    if "error" in out:
-        raise ValueError(out["error"])
-    return out["value"]
-
-
-def _sync(name: str) -> None:
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
-
-
 def _run_locked(run: _Run, workdir: pathlib.Path, overwrite: bool, writer: bool):
     from sls_glue.checkpointing import Checkpoints
 
@@ -892,7 +836,7 @@ def _run_locked(run: _Run, workdir: pathlib.Path, overwrite: bool, writer: bool)
         for name in ("summary.json", "steps.jsonl", "events", "checkpoints", "params"):
             path = workdir / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    _sync("sls_glue_clean")
+    sync_processes("sls_glue_clean")
     checkpoints = Checkpoints(
         workdir / "checkpoints", keep=config.keep_checkpoints, every=config.checkpoint_every
     )
@@ -917,7 +861,7 @@ def _run_locked(run: _Run, workdir: pathlib.Path, overwrite: bool, writer: bool)
             run.progress.close()
     summary = _summary(run, status, reason, time.perf_counter() - start)
     checkpoints.close()
-    _sync("sls_glue_done")
+    sync_processes("sls_glue_done")
     if config.save_params and status == run_log.FINISHED:
         from sls_glue.checkpointing import save_params
 
