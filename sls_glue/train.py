@@ -456,8 +456,8 @@ def _prepare(config: TrainConfig, spec: glue_data.TaskSpec) -> _Run:
     rest = parallel.replicate(rest)
     fingerprints = {
         "data": _fingerprint(
-            [train_set.input_ids, train_set.token_type_ids, train_set.labels, dev_set.labels]
-            + [dev_set.input_ids]
+            [train_set.input_ids, train_set.token_type_ids, train_set.labels]
+            + [dev_set.input_ids, dev_set.token_type_ids, dev_set.labels]
         ),
         "model": _fingerprint([np.asarray(x) for x in jax.tree.leaves(params)]),
     }
