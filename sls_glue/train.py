@@ -857,10 +857,10 @@ def _run_locked(run: _Run, workdir: pathlib.Path, overwrite: bool, writer: bool)
     finally:
         run.log.close()
         run.events.close()
+        checkpoints.close()
         if run.progress is not None:
             run.progress.close()
     summary = _summary(run, status, reason, time.perf_counter() - start)
-    checkpoints.close()
     sync_processes("sls_glue_done")
     if config.save_params and status == run_log.FINISHED:
         from sls_glue.checkpointing import save_params
