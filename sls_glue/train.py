@@ -814,6 +814,7 @@ def train_and_evaluate(
         log.info("skipped: %s is already finished (--overwrite reruns it)", workdir)
         return stored
     run = _prepare(config, spec)
+    _check_processes_agree(run)
 
     writer = is_writer()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -824,6 +825,22 @@ def train_and_evaluate(
         return _run_locked(run, workdir, overwrite, writer)
     finally:
         lock.release()
+
+
+def _check_processes_agree(run: _Run) -> None:
+    """Every process of a multi-process run must have read the same data and model."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    first = writer_decides(lambda: run.fingerprints)
+    agree = multihost_utils.process_allgather(np.int32(first == run.fingerprints))
+    if not np.all(agree):
+        raise ValueError(
+            "the processes read different data or models (fingerprints differ from process "
+            f"0's in processes {np.flatnonzero(np.asarray(agree) == 0).tolist()}); every host "
+            "needs the same --data-dir files and --model"
+        )
 
 
 def _run_locked(run: _Run, workdir: pathlib.Path, overwrite: bool, writer: bool):
