@@ -57,9 +57,9 @@ def _env(devices):
 
 
 def _train(glue, out, devices, batch, optimizer):
-    args = ["--task", "sst2", "--train-size", "full", "--max-length", "32", "--epochs", "1"]
+    args = ["--task", "sst2", "--train-size", "full", "--max-length", "16", "--epochs", "1"]
     args += ["--batch-size", str(batch), "--optimizer", optimizer, "--model", "random:tiny"]
-    args += ["--data-dir", str(glue), "--out", str(out), "--no-progress"]
+    args += ["--data-dir", str(glue), "--out", str(out), "--no-progress", "--buckets", "12", "16"]
     done = subprocess.run(
         [sys.executable, "-m", "sls_glue", "run", *args, "--compilation-cache", ""],
         cwd=REPO,
@@ -88,12 +88,14 @@ def test_mesh_run_matches_one_device(tmp_path, devices, batch, optimizer):
     assert [r["num_evaluations"] for r in many] == [r["num_evaluations"] for r in one]
     assert [r["seq_len"] for r in many] == [r["seq_len"] for r in one]
     # The step compiles once per padded length on the mesh, as on one device.
-    assert many_summary["compilations"]["train"] == len({r["seq_len"] for r in many})
+    assert {r["seq_len"] for r in many} == {12, 16}
+    assert many_summary["compilations"]["train"] == one_summary["compilations"]["train"] == 2
     assert many_summary["dev_examples"] == 24
     worst = float(np.max(np.abs(loss[1] - loss[0]) / np.abs(loss[0])))
     print(f"{devices} devices vs 1, {optimizer}: worst relative loss difference {worst:.2e}")
 
-    config = {"task": "sst2", "model": "random:tiny", "train_size": None, "max_length": 32}
+    config = {"task": "sst2", "model": "random:tiny", "train_size": None, "max_length": 16}
+    config["buckets"] = [12, 16]
     config |= {"batch_size": batch, "optimizer": optimizer, "data_dir": str(glue)}
     check = subprocess.run(
         [sys.executable, "-c", _CHECK, json.dumps(config)],
