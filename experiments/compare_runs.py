@@ -15,9 +15,11 @@ import pathlib
 
 
 def _runs(folder: pathlib.Path) -> dict[tuple[str, str, str], pathlib.Path]:
+    """The finished runs (summaries without a status predate it and are finished)."""
     return {
         (p.parts[-4], p.parts[-3], p.parts[-2]): p.parent
         for p in folder.glob("*/*/seed*/summary.json")
+        if json.loads(p.read_text()).get("status", "finished") == "finished"
     }
 
 

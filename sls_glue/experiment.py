@@ -6,24 +6,34 @@ Layout of an experiment folder::
     <out>/table.md                                              (paper Table I/II layout)
     <out>/figures/*.png                                         (see sls_glue.plots)
 
-A run whose ``summary.json`` exists is skipped, so an interrupted protocol continues where it
-stopped; each run's files appear only when that run has finished.
+A finished run is skipped, an interrupted one continues from its last checkpoint, and a failed
+or diverged one is run again (:mod:`sls_glue.run_log`), so the same command resumes a protocol
+where it stopped. The report is :mod:`sls_glue.report`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
+import logging
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+from sls_glue import tasks as glue_tasks
+from sls_glue.config import TrainConfig
+from sls_glue.report import PAPER_ORDER, load_runs, markdown_table, write_report
 
-from sls_glue.train import TrainConfig
+__all__ = [
+    "PAPER_ORDER",
+    "PAPER_TABLES",
+    "load_runs",
+    "markdown_table",
+    "run_dir",
+    "run_grid",
+    "write_report",
+]
 
-__all__ = ["load_runs", "markdown_table", "run_grid", "run_dir", "write_report"]
+log = logging.getLogger("sls_glue")
 
 #: Paper Table I (small, 500 examples) and Table II (full): mean dev accuracy over 5 runs.
 PAPER_TABLES = {
@@ -33,9 +43,41 @@ PAPER_TABLES = {
 
 
 def run_dir(out: pathlib.Path, task: str, optimizer: str, seed: int) -> pathlib.Path:
-    from sls_glue.tasks import get_task
+    return pathlib.Path(out) / glue_tasks.get_task(task).name / optimizer / f"seed{seed}"
 
-    return out / get_task(task).name / optimizer / f"seed{seed}"
+
+def check_grid(
+    base: TrainConfig,
+    out: str | pathlib.Path,
+    *,
+    tasks: Sequence[str],
+    optimizers: Sequence[str],
+    seeds: Sequence[int],
+    per_task: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Everything a grid can fail on before its first run: flags, every task's files (parsed),
+    the checkpoint's files, every optimizer's keyword arguments.
+
+    Raises:
+      ValueError / FileNotFoundError: the first problem found, naming the flag or file.
+    """
+    from sls_glue.checkpoint import check_checkpoint
+    from sls_glue.train import check_config, make_optimizer, read_examples
+
+    out = pathlib.Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder (it is created if absent)")
+    for task in tasks:
+        config = dataclasses.replace(base, task=task, **(per_task or {}).get(task, {}))
+        for optimizer in optimizers:
+            spec = check_config(dataclasses.replace(config, optimizer=optimizer))
+        for seed in seeds:
+            read_examples(dataclasses.replace(config, seed=seed), spec)
+    random_model = base.model == "random:tiny"  # uses only the default checkpoint's tokenizer
+    check_checkpoint(None if random_model else base.model, weights=not random_model)
+    probe = {"encoder": {"layers": [0, 0]}, "w": 0.0}  # enough for every factory's labels
+    for optimizer in optimizers:
+        make_optimizer(dataclasses.replace(base, optimizer=optimizer), 1, probe)
 
 
 def run_grid(
@@ -48,32 +90,16 @@ def run_grid(
     overwrite: bool = False,
     per_task: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs every (task, seed, optimizer) without a summary yet; returns all summaries.
+    """Runs every (task, seed, optimizer) not finished yet; returns the summaries.
 
     Order: task, then seed, then optimizer, so that every optimizer gets a result for a seed
     before the next seed starts (a partial protocol still compares optimizers side by side).
     ``per_task`` overrides config fields for one task (e.g. ``{"qnli": {"eval_subset": 1000}}``).
+    A run that another process is writing is skipped (it is not in the returned list).
     """
-    from sls_glue.train import OPTIMIZERS, train_and_evaluate
+    from sls_glue.train import RunInProgress, train_and_evaluate
 
-    unknown = [o for o in optimizers if o not in OPTIMIZERS]
-    if unknown:
-        raise ValueError(f"unknown optimizer(s) {unknown}; known: {', '.join(sorted(OPTIMIZERS))}")
-    from sls_glue.checkpoint import check_checkpoint
-    from sls_glue.tasks import check_task_data
-
-    out = pathlib.Path(out)
-    for task in tasks:  # every task's files are parsed, and the checkpoint, before the first run
-        overrides = {**dataclasses.asdict(base), **(per_task or {}).get(task, {})}
-        check_task_data(
-            task,
-            overrides["data_dir"],
-            dev_split=overrides["dev_split"],
-            train_size=overrides["train_size"],
-            seeds=seeds,
-        )
-    random_model = base.model == "random:tiny"  # uses only the default checkpoint's tokenizer
-    check_checkpoint(None if random_model else base.model, weights=not random_model)
+    check_grid(base, out, tasks=tasks, optimizers=optimizers, seeds=seeds, per_task=per_task)
     summaries = []
     for task in tasks:
         overrides = (per_task or {}).get(task, {})
@@ -82,102 +108,9 @@ def run_grid(
                 config = dataclasses.replace(
                     base, task=task, optimizer=optimizer, seed=seed, **overrides
                 )
-                target = run_dir(out, task, optimizer, seed)
-                summaries.append(train_and_evaluate(config, target, overwrite=overwrite))
+                target = run_dir(pathlib.Path(out), task, optimizer, seed)
+                try:
+                    summaries.append(train_and_evaluate(config, target, overwrite=overwrite))
+                except RunInProgress as busy:
+                    log.warning("skipped: %s", busy)
     return summaries
-
-
-def load_runs(out: str | pathlib.Path) -> list[dict[str, Any]]:
-    """Every finished run's summary under ``out`` (runs without summary.json are ignored)."""
-    return [
-        json.loads(p.read_text()) | {"path": str(p.parent)}
-        for p in sorted(pathlib.Path(out).glob("*/*/seed*/summary.json"))
-    ]
-
-
-def _mean_se(values: Iterable[float]) -> tuple[float, float, int]:
-    v = np.asarray(list(values), dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan, 0
-    se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
-    return float(v.mean()), se, int(v.size)
-
-
-#: Row order of tables and legends: the paper's, then any other optimizer by name.
-PAPER_ORDER = ("adam", "sgd_sls", "adam_sls", "pla_sls", "salsa")
-
-
-def optimizer_order(runs: Sequence[dict[str, Any]]) -> list[str]:
-    names = {r["optimizer"] for r in runs}
-    return [o for o in PAPER_ORDER if o in names] + sorted(names - set(PAPER_ORDER))
-
-
-def markdown_table(runs: Sequence[dict[str, Any]], metric: str = "dev_accuracy") -> str:
-    """Paper Table I/II layout: rows = optimizers, columns = tasks + average; mean +- SE (n)."""
-    tasks = sorted({r["task"] for r in runs})
-    optimizers = optimizer_order(runs)
-    header = "| optimizer | " + " | ".join(tasks) + " | average |"
-    lines = [header, "|" + "---|" * (len(tasks) + 2)]
-    for opt in optimizers:
-        cells, means = [], []
-        for task in tasks:
-            vals = [r["final"][metric] for r in runs if r["task"] == task and r["optimizer"] == opt]
-            mean, se, n = _mean_se(vals)
-            means.append(mean)
-            if n == 0:
-                cells.append("-")
-            elif n == 1:
-                cells.append(f"{mean:.4f} (n=1)")
-            else:
-                cells.append(f"{mean:.4f} ± {se:.4f} (n={n})")
-        complete = means and not any(math.isnan(m) for m in means)
-        avg = f"{float(np.mean(means)):.4f}" if complete else "-"  # only over all tasks
-        lines.append(f"| {opt} | " + " | ".join(cells) + f" | {avg} |")
-    return "\n".join(lines) + "\n"
-
-
-def _steady_step_times(run: dict[str, Any]) -> list[float]:
-    """Per-step wall times of a run without the first step at each padded length (compiles)."""
-    seen, times = set(), []
-    path = pathlib.Path(run["path"]) / "steps.jsonl"
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        if record["seq_len"] in seen:
-            times.append(record["time_s"])
-        seen.add(record["seq_len"])
-    return times
-
-
-def write_report(out: str | pathlib.Path) -> pathlib.Path:
-    """Writes ``table.md`` and the figures for the finished runs under ``out``."""
-    from sls_glue.plots import plot_experiment
-
-    out = pathlib.Path(out)
-    runs = load_runs(out)
-    if not runs:
-        raise FileNotFoundError(f"no finished runs (*/*/seed*/summary.json) under {out}")
-    text = ["# Dev accuracy after the last epoch\n", markdown_table(runs)]
-    skip = ("dev_accuracy", "dev_examples")  # dev_examples: a count in early summaries
-    secondary = sorted({k for r in runs for k in r["final"] if k not in skip})
-    for metric in secondary:
-        subset = [r for r in runs if metric in r["final"]]
-        text += [f"\n# {metric}\n", markdown_table(subset, metric)]
-    text.append("\n# Cost\n")
-    text.append(
-        "Median seconds per step leave out each run's first step at every padded length "
-        "(they include compilation); timings on a shared machine are noisy.\n\n"
-    )
-    text.append("| task | optimizer | runs | value_fn evaluations / step | median s / step |\n")
-    text.append("|---|---|---|---|---|\n")
-    for task in sorted({r["task"] for r in runs}):
-        for opt in optimizer_order(runs):
-            sel = [r for r in runs if r["task"] == task and r["optimizer"] == opt]
-            if sel:
-                evals = np.mean([r["evaluations_per_step"] for r in sel])
-                times = [t for r in sel for t in _steady_step_times(r)]
-                secs = f"{float(np.median(times)):.2f}" if times else "-"  # e.g. 1 step/length
-                text.append(f"| {task} | {opt} | {len(sel)} | {evals:.2f} | {secs} |\n")
-    table = out / "table.md"
-    table.write_text("".join(text))
-    plot_experiment(out, runs)
-    return table

@@ -1,40 +1,21 @@
 """Command line: ``sls-glue [run] [flags]`` fine-tunes; ``sls-glue plot OUT`` redraws a report.
 
 With no arguments it runs the quick default: SST-2 small (500 examples), ``adam_sls``, one seed,
-the offline MiniLM-L6, 5 epochs, into ``runs/default``.
+the offline MiniLM-L6, 5 epochs, into ``runs/default``. The run flags and their defaults come
+from :class:`sls_glue.config.TrainConfig` (``sls-glue run --help``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
+from sls_glue import config as glue_config
+
 __all__ = ["main"]
-
-
-def _pla_groups(text: str) -> int | str:
-    """``--pla-groups``: a positive number of groups, or ``qkv``."""
-    if text == "qkv":
-        return text
-    try:
-        groups = int(text)
-    except ValueError:
-        groups = 0
-    if groups < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'qkv', got {text!r}")
-    return groups
-
-
-def _train_size(text: str) -> int | None:
-    if text.lower() in ("full", "all", "none"):
-        return None
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("train size must be a positive number or 'full'")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,62 +23,91 @@ def _parser() -> argparse.ArgumentParser:
         prog="sls-glue", description="GLUE fine-tuning with stochastic line-search optimizers."
     )
     sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="fine-tune (the default command)")
-    run.add_argument("--task", nargs="+", default=["sst2"], help="GLUE task(s) (default sst2)")
-    run.add_argument(
-        "--optimizer",
-        nargs="+",
-        default=["adam_sls"],
-        help="adam, sgd_sls, adam_sls, pla_sls, salsa (default adam_sls)",
+    run = sub.add_parser(
+        "run",
+        help="fine-tune (the default command)",
+        description="Fine-tunes every (task, seed, optimizer) of the command into OUT; finished "
+        "runs are skipped, interrupted ones resume from their last checkpoint.",
     )
-    run.add_argument("--seeds", nargs="+", type=int, default=[0])
+    glue_config.add_arguments(run)
     run.add_argument(
-        "--train-size", type=_train_size, default=500, help="examples sampled, or 'full' (500)"
-    )
-    run.add_argument("--epochs", type=int, default=5)
-    run.add_argument("--batch-size", type=int, default=32)
-    run.add_argument("--max-length", type=int, default=256)
-    run.add_argument("--model", default=None, help="checkpoint folder or hub name (MiniLM-L6)")
-    run.add_argument("--data-dir", default=None, help="GLUE folder ($GLUE_DIR, ../shared/...)")
-    run.add_argument("--out", default="runs/default", help="experiment folder (runs/default)")
-    run.add_argument(
-        "--eval-subset",
-        type=int,
-        default=None,
-        help="dev examples evaluated before the last epoch (default: the full dev set)",
+        "--out",
+        default="runs/default",
+        help="experiment folder: OUT/<task>/<optimizer>/seed<k>/, table.md, figures/ "
+        "(default: runs/default)",
     )
     run.add_argument(
-        "--pla-groups", type=_pla_groups, default=10, help="PLASLS groups: a number or 'qkv'"
+        "--overwrite",
+        action="store_true",
+        help="rerun runs that are finished (and start interrupted ones again)",
     )
-    run.add_argument(
-        "--optimizer-kwargs",
-        type=json.loads,
-        default={},
-        help="JSON keyword arguments for the optimizer, e.g. '{\"c\": 0.5}'",
-    )
-    run.add_argument("--dropout", type=float, default=0.0)
     run.add_argument(
         "--compilation-cache",
         default=os.environ.get("SLS_GLUE_COMPILATION_CACHE", "~/.cache/sls_glue/xla"),
-        help="persistent XLA compilation cache folder, '' to disable "
-        "($SLS_GLUE_COMPILATION_CACHE, default ~/.cache/sls_glue/xla)",
+        help="persistent XLA compilation cache folder, '' to disable; later runs of the same "
+        "optimizer skip compiling (default: $SLS_GLUE_COMPILATION_CACHE or "
+        "~/.cache/sls_glue/xla)",
     )
-    run.add_argument("--overwrite", action="store_true", help="rerun runs that have results")
-    run.add_argument("--no-progress", action="store_true")
+    multi = run.add_argument_group(
+        "multi-host",
+        "one process per host, each with the same command; process 0 writes the files",
+    )
+    multi.add_argument(
+        "--distributed",
+        action="store_true",
+        default=os.environ.get("SLS_GLUE_DISTRIBUTED", "") not in ("", "0"),
+        help="call jax.distributed.initialize() first (cluster detected on Cloud TPU, SLURM, "
+        "Open MPI; or give the three flags below); default: $SLS_GLUE_DISTRIBUTED",
+    )
+    multi.add_argument(
+        "--coordinator-address", default=None, help="host:port of process 0 (default: detected)"
+    )
+    multi.add_argument("--num-processes", type=int, default=None, help="(default: detected)")
+    multi.add_argument("--process-id", type=int, default=None, help="(default: detected)")
     plot = sub.add_parser("plot", help="write table.md and figures of an experiment folder")
-    plot.add_argument("out")
+    plot.add_argument("out", help="the experiment folder (the --out of sls-glue run)")
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _setup_logging() -> None:
+    """INFO lines of sls_glue only (not jax's backend probing, e.g. of a TPU on a CPU host)."""
+    logger = logging.getLogger("sls_glue")
+    if not logger.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _error(message: object) -> int:
+    print(f"sls-glue: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sls-glue`` console script. Returns the exit status."""
+    """Entry point of the ``sls-glue`` console script. Returns the exit status.
+
+    0: done; 2: bad input (nothing was written); 128 + signal number: stopped by
+    SIGTERM/SIGINT after saving a checkpoint (the same command resumes).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
         argv = ["run", *argv]
     args = _parser().parse_args(argv)
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    _setup_logging()
 
     from sls_glue.experiment import run_grid, write_report
 
@@ -105,54 +115,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             table = write_report(args.out)
         except FileNotFoundError as error:
-            print(f"sls-glue: error: {error}", file=sys.stderr)
-            return 2
+            return _error(error)
         print(f"wrote {table} and {table.parent / 'figures'}")
         return 0
 
-    if args.compilation_cache:
-        import jax
+    import jax
 
+    if args.distributed:
+        from sls_glue.sharding import initialize_distributed
+
+        initialize_distributed(args.coordinator_address, args.num_processes, args.process_id)
+    if args.compilation_cache:
         # Runs of one optimizer compile the same programs: reuse them across runs and processes.
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(args.compilation_cache))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
-    from sls_glue.train import TrainConfig
+    from sls_glue.train import RunInterrupted
 
-    base = TrainConfig(
-        train_size=args.train_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        model=args.model,
-        data_dir=args.data_dir,
-        eval_subset=args.eval_subset,
-        pla_groups=args.pla_groups,
-        optimizer_kwargs=args.optimizer_kwargs,
-        dropout_rate=args.dropout,
-        progress=not args.no_progress,
-    )
+    base = glue_config.config_from_args(args)
     try:
         summaries = run_grid(
             base,
             args.out,
             tasks=args.task,
             optimizers=args.optimizer,
-            seeds=args.seeds,
+            seeds=args.seed,
             overwrite=args.overwrite,
         )
     except (ValueError, FileNotFoundError) as error:
-        print(f"sls-glue: error: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
+    except RunInterrupted as stop:
+        print(
+            f"sls-glue: stopped by signal {stop.signum} after step {stop.step}; a checkpoint is "
+            "saved and the same command resumes from it",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
+    if jax.process_index() != 0:
+        return 0
     for s in summaries:
+        head = f"{s['task']} {s['optimizer']} seed {s['seed']}"
+        if s.get("status", "finished") != "finished":
+            print(f"{head}: {s['status']}: {s.get('reason', '')} (not counted; rerun next time)")
+            continue
         final = ", ".join(f"{k}={v:.4f}" for k, v in s["final"].items())
         print(
-            f"{s['task']} {s['optimizer']} seed {s['seed']}: {final}; "
+            f"{head}: {final}; "
             f"{s['evaluations_per_step']:.2f} value_fn evaluations/step, "
             f"{s['train_time_s'] / s['steps']:.2f} s/step (mean, compilation included)"
         )
-    table = write_report(args.out)
-    print(f"wrote {table} and {table.parent / 'figures'}")
+    if summaries or os.path.isdir(args.out):
+        try:
+            table = write_report(args.out)
+        except FileNotFoundError:
+            return 0
+        print(f"wrote {table} and {table.parent / 'figures'}")
     return 0
 
 

