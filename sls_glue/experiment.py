@@ -131,6 +131,16 @@ def markdown_table(runs: Sequence[dict[str, Any]], metric: str = "dev_accuracy")
     return "\n".join(lines) + "\n"
 
 
+def pooling_line(runs: Sequence[dict[str, Any]]) -> str:
+    """``Pooling: mean (12 runs), cls (3 runs).``; runs stored without the field used [CLS]."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        pooling = r.get("pooling") or r["config"].get("pooling") or "cls"
+        counts[pooling] = counts.get(pooling, 0) + 1
+    items = ", ".join(f"{k} ({n} run{'s' if n > 1 else ''})" for k, n in sorted(counts.items()))
+    return f"Classifier input (pooling): {items}.\n\n"
+
+
 def _steady_step_times(run: dict[str, Any]) -> list[float]:
     """Per-step wall times of a run without the first step at each padded length (compiles)."""
     seen, times = set(), []
@@ -151,7 +161,7 @@ def write_report(out: str | pathlib.Path) -> pathlib.Path:
     runs = load_runs(out)
     if not runs:
         raise FileNotFoundError(f"no finished runs (*/*/seed*/summary.json) under {out}")
-    text = ["# Dev accuracy after the last epoch\n", markdown_table(runs)]
+    text = ["# Dev accuracy after the last epoch\n", pooling_line(runs), markdown_table(runs)]
     skip = ("dev_accuracy", "dev_examples")  # dev_examples: a count in early summaries
     secondary = sorted({k for r in runs for k in r["final"] if k not in skip})
     for metric in secondary:

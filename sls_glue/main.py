@@ -77,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--dropout", type=float, default=0.0)
     run.add_argument(
+        "--pooling",
+        choices=("cls", "mean"),
+        default=None,
+        help="classifier input: [CLS] or the mean over real tokens "
+        "(default: the checkpoint's; mean for MiniLM-L6, cls for plain BERT)",
+    )
+    run.add_argument(
+        "--adam-lr",
+        type=float,
+        default=2e-5,
+        help="peak learning rate of the adam baseline (warm-up + cosine; default 2e-5)",
+    )
+    run.add_argument(
         "--compilation-cache",
         default=os.environ.get("SLS_GLUE_COMPILATION_CACHE", "~/.cache/sls_glue/xla"),
         help="persistent XLA compilation cache folder, '' to disable "
@@ -130,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pla_groups=args.pla_groups,
         optimizer_kwargs=args.optimizer_kwargs,
         dropout_rate=args.dropout,
+        pooling=args.pooling,
+        adam_learning_rate=args.adam_lr,
         progress=not args.no_progress,
     )
     try:

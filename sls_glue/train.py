@@ -45,6 +45,7 @@ __all__ = [
     "make_optimizer",
     "make_train_step",
     "register_optimizer",
+    "resolve_pooling",
     "step_dropout_key",
     "train_and_evaluate",
 ]
@@ -68,6 +69,11 @@ class TrainConfig:
         ``None`` evaluates the full dev set after every epoch. The last epoch always uses it all.
       dev_split: ``dev`` (MNLI: matched) or e.g. ``dev_mismatched``.
       dropout_rate, use_pooler: model options (the paper: no dropout, no pooler).
+      pooling: the classifier's input, ``"cls"`` or ``"mean"`` (over the real tokens); ``None``
+        follows the checkpoint (:func:`sls_glue.pooling.checkpoint_pooling`: ``"mean"`` for
+        all-MiniLM-L6-v2, ``"cls"`` for plain BERT checkpoints such as the paper's bert-base and
+        for ``"random:tiny"``). The summary records the pooling used; summaries written before
+        this field existed used ``"cls"``.
       pla_groups: PLASLS split: number of groups (clipped to layers + 2) or ``"qkv"``.
       adam_learning_rate, adam_warmup_fraction: the Adam baseline's peak learning rate and
         linear warm-up share of the total steps (then cosine decay to 0).
@@ -89,6 +95,7 @@ class TrainConfig:
     dev_split: str = "dev"
     dropout_rate: float = 0.0
     use_pooler: bool = False
+    pooling: str | None = None
     pla_groups: int | str = 10
     adam_learning_rate: float = 2e-5
     adam_warmup_fraction: float = 0.1
@@ -242,6 +249,7 @@ def build_model(config: TrainConfig, num_labels: int) -> tuple[nnx.Module, pathl
         model = BertForSequenceClassification(
             BertConfig.tiny(),
             num_labels,
+            pooling=config.pooling or "cls",
             use_pooler=config.use_pooler,
             dropout_rate=config.dropout_rate,
             rngs=nnx.Rngs(config.seed),
@@ -250,6 +258,7 @@ def build_model(config: TrainConfig, num_labels: int) -> tuple[nnx.Module, pathl
     model, _, checkpoint = load_pretrained(
         config.model,
         num_labels,
+        pooling=config.pooling or "cls",
         use_pooler=config.use_pooler,
         dropout_rate=config.dropout_rate,
         seed=config.seed,
@@ -257,9 +266,30 @@ def build_model(config: TrainConfig, num_labels: int) -> tuple[nnx.Module, pathl
     return model, checkpoint
 
 
+def resolve_pooling(config: TrainConfig) -> str:
+    """``config.pooling``, or the checkpoint's when it is ``None`` (see :class:`TrainConfig`).
+
+    Raises:
+      ValueError: a pooling other than ``"cls"``/``"mean"``, or a checkpoint pooling config that
+        the model does not implement.
+    """
+    from sls_glue.model import POOLING
+
+    if config.pooling is not None:
+        if config.pooling not in POOLING:
+            raise ValueError(f"pooling must be one of {POOLING}, got {config.pooling!r}")
+        return config.pooling
+    if config.model == "random:tiny":
+        return "cls"
+    from sls_glue.checkpoint import resolve_checkpoint
+    from sls_glue.pooling import checkpoint_pooling
+
+    return checkpoint_pooling(resolve_checkpoint(config.model))
+
+
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """A config as JSON would store it, without fields that do not change results."""
-    config = json.loads(json.dumps(config))
+    config = {"pooling": "cls", **json.loads(json.dumps(config))}  # older runs: [CLS]
     config.pop("progress", None)
     return config
 
@@ -322,14 +352,13 @@ def train_and_evaluate(
         corrupt TSV row, checkpoint without the expected tensors -- before anything is written.
     """
     workdir = pathlib.Path(workdir)
+    config = dataclasses.replace(config, pooling=resolve_pooling(config))
     summary_path = workdir / "summary.json"
     if summary_path.exists() and not overwrite:
         stored = json.loads(summary_path.read_text())
-        wanted = _comparable(dataclasses.asdict(config))
-        if _comparable(stored["config"]) != wanted:
-            changed = sorted(
-                k for k in wanted if stored["config"].get(k) != wanted[k] and k in stored["config"]
-            )
+        wanted, have = _comparable(dataclasses.asdict(config)), _comparable(stored["config"])
+        if have != wanted:
+            changed = sorted(k for k in wanted if have.get(k) != wanted[k] and k in have)
             raise ValueError(
                 f"{summary_path} holds a finished run with other settings ({', '.join(changed)}); "
                 "use another output folder or overwrite=True (--overwrite) to rerun it."
@@ -479,6 +508,7 @@ def train_and_evaluate(
             "optimizer": config.optimizer,
             "seed": config.seed,
             "checkpoint": str(checkpoint),
+            "pooling": config.pooling,
             "train_examples": len(train_set),
             "dev_examples": len(dev_set),
             "steps": step,
