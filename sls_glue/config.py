@@ -119,6 +119,13 @@ class TrainConfig:
     dev_split: str = _field("dev", "dev split: dev (MNLI: matched) or dev_mismatched")
     dropout_rate: float = _field(0.0, "dropout rate of the model (the paper: 0)", "--dropout")
     use_pooler: bool = _field(False, "classify from BERT's pooler instead of [CLS]")
+    pooling: str | None = _field(
+        None,
+        "classifier input: 'cls' ([CLS], the paper's) or 'mean' (mean over real tokens); None: "
+        "the checkpoint's own (its sentence-transformers 1_Pooling config: mean for the "
+        "offline MiniLM-L6; cls for plain BERT checkpoints such as bert-base)",
+        "--pooling",
+    )
     pla_groups: int | str = _field(
         10,
         "PLASLS parameter groups: a number (at most encoder layers + 2, so 10 is 8 on the "
@@ -185,14 +192,19 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+#: Fields whose value in runs stored before the field existed is not today's default.
+_LEGACY_DEFAULTS: dict[str, Any] = {"pooling": "cls"}  # every older run classified from [CLS]
+
+
 def config_from_dict(stored: Mapping[str, Any]) -> TrainConfig:
     """The config a stored ``summary.json["config"]`` describes.
 
     A field missing from ``stored`` (an output folder written before the field existed) reads
-    as its default; keys that are no field any more are ignored. Lists become tuples where
-    the field is a tuple.
+    as its default, except ``pooling``, which reads as ``"cls"`` (every run before that field
+    classified from [CLS]); keys that are no field any more are ignored. Lists become tuples
+    where the field is a tuple.
     """
-    kwargs = {}
+    kwargs = dict(_LEGACY_DEFAULTS)
     for name, value in stored.items():
         if name not in _FIELDS:
             continue
@@ -295,6 +307,7 @@ _PARSERS: dict[str, dict[str, Any]] = {
     "eval_subset": {"type": _positive_int("--eval-subset")},
     "eval_every": {"type": _positive_int("--eval-every", allow_zero=True)},
     "dropout_rate": {"type": float},
+    "pooling": {"choices": ("cls", "mean")},
     "pla_groups": {"type": _pla_groups},
     "adam_learning_rate": {"type": float},
     "adam_warmup_fraction": {"type": float},

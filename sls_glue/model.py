@@ -5,8 +5,10 @@ Kenneweg et al. (2023), "Faster Convergence for Transformer Fine-tuning with Lin
 Search Methods", fine-tune on GLUE: token/position/token-type embeddings with a
 LayerNorm, ``N`` encoder layers (self-attention, residual + LayerNorm, GELU
 feed-forward, residual + LayerNorm), then the final hidden state of the first
-token ([CLS]) -> optional pooler (dense + tanh, OFF by default) -> one linear
-classifier to ``num_labels`` logits.
+token ([CLS], the default) or the mean of the final hidden states over the real tokens
+(``pooling="mean"``, as sentence-transformers checkpoints such as all-MiniLM-L6-v2 were trained)
+-> optional pooler (dense + tanh, OFF by default) -> one linear classifier to ``num_labels``
+logits.
 
 Dropout is OFF by default (rate 0.0; the paper's runs used none). When enabled it
 is driven only by the explicit ``dropout_key`` argument of ``__call__``/``encode``:
@@ -62,10 +64,17 @@ from flax import nnx
 
 __all__ = [
     "ACTIVATIONS",
+    "POOLING",
     "BertConfig",
     "BertForSequenceClassification",
     "normal_init",
+    "pool_hidden",
 ]
+
+#: Sentence representations the classifier head can read: the first token's final hidden state
+#: (``"cls"``, BERT's [CLS]) or the mean of the final hidden states over the real tokens
+#: (``"mean"``, special tokens included, padding excluded; sentence-transformers' mean pooling).
+POOLING = ("cls", "mean")
 
 #: Additive attention-mask value for masked keys. The attention scores and the
 #: softmax are always computed in float32 (also for bf16/fp16 models), so -1e9 is
@@ -158,6 +167,30 @@ class BertConfig:
             max_position_embeddings=512,
             type_vocab_size=2,
         )
+
+
+def pool_hidden(hidden: jax.Array, attention_mask: jax.Array, pooling: str) -> jax.Array:
+    """The sentence representation of every row of a batch.
+
+    Args:
+      hidden: final hidden states, ``(batch, seq, hidden)``, any float dtype.
+      attention_mask: ``(batch, seq)``, 1 (or True) for real tokens, 0 for padding.
+      pooling: ``"cls"``: ``hidden[:, 0]``; ``"mean"``: ``sum_t m_t h_t / max(sum_t m_t, 1)``,
+        summed in float32 (a row without real tokens gives zeros, not NaN).
+
+    Returns:
+      ``(batch, hidden)`` in the dtype of ``hidden``.
+
+    Raises:
+      ValueError: ``pooling`` not in :data:`POOLING`.
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "mean":
+        mask = attention_mask.astype(jnp.float32)[:, :, None]
+        total = jnp.sum(hidden.astype(jnp.float32) * mask, axis=1)
+        return (total / jnp.maximum(jnp.sum(mask, axis=1), 1.0)).astype(hidden.dtype)
+    raise ValueError(f"pooling must be one of {POOLING}, got {pooling!r}")
 
 
 def normal_init(stddev: float = 0.02) -> nnx.Initializer:
@@ -353,12 +386,14 @@ class BertEncoder(nnx.Module):
 
 
 class BertForSequenceClassification(nnx.Module):
-    """BERT encoder + [CLS] (optional pooler) + linear classifier head.
+    """BERT encoder + [CLS] or mean pooling (optional pooler) + linear classifier head.
 
     Args:
       config: architecture hyper-parameters.
       num_labels: number of output logits (``>= 1``; 1 for regression, e.g. STS-B).
-      use_pooler: put HF's pooler (dense + tanh) between [CLS] and the head.
+      pooling: the head's input, ``"cls"`` (default, the paper's) or ``"mean"`` over the real
+        tokens; see :func:`pool_hidden`.
+      use_pooler: put HF's pooler (dense + tanh) between the pooled vector and the head.
       dropout_rate: dropout rate for every dropout site (embeddings output,
         attention probabilities, attention output, feed-forward output, classifier
         input); only active when a ``dropout_key`` is passed. Default 0.0.
@@ -373,6 +408,7 @@ class BertForSequenceClassification(nnx.Module):
         config: BertConfig,
         num_labels: int,
         *,
+        pooling: str = "cls",
         use_pooler: bool = False,
         dropout_rate: float = 0.0,
         rngs: nnx.Rngs,
@@ -384,9 +420,12 @@ class BertForSequenceClassification(nnx.Module):
         num_labels = operator.index(num_labels)
         if not 0.0 <= float(dropout_rate) < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {dropout_rate!r}")
+        if pooling not in POOLING:
+            raise ValueError(f"pooling must be one of {POOLING}, got {pooling!r}")
         common = _Common(config, rngs, dtype, param_dtype)
         self.config = config
         self.num_labels = num_labels
+        self.pooling = pooling
         self.use_pooler = bool(use_pooler)
         self.dropout_rate = float(dropout_rate)
         self.dtype = dtype
@@ -492,9 +531,12 @@ class BertForSequenceClassification(nnx.Module):
         """
         if self.dropout_rate == 0.0:
             dropout_key = None
+        input_ids, attention_mask, token_type_ids = self._check_inputs(
+            input_ids, attention_mask, token_type_ids
+        )
         hidden = self._encode(input_ids, attention_mask, token_type_ids, dropout_key)
-        cls = hidden[:, 0]
+        pooled = pool_hidden(hidden, attention_mask, self.pooling)
         if self.pooler is not None:
-            cls = jnp.tanh(self.pooler(cls))
-        cls = _dropout(cls, self.dropout_rate, _fold(dropout_key, 2))
-        return self.classifier(cls)
+            pooled = jnp.tanh(self.pooler(pooled))
+        pooled = _dropout(pooled, self.dropout_rate, _fold(dropout_key, 2))
+        return self.classifier(pooled)

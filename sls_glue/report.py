@@ -129,6 +129,16 @@ def _steady_step_times(run: dict[str, Any]) -> list[float]:
     return times
 
 
+def pooling_line(runs: Sequence[dict[str, Any]]) -> str:
+    """``Classifier input (pooling): cls (3 runs), mean (12 runs).``; older runs used [CLS]."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        pooling = r.get("pooling") or r["config"].get("pooling") or "cls"
+        counts[pooling] = counts.get(pooling, 0) + 1
+    items = ", ".join(f"{k} ({n} run{'s' if n > 1 else ''})" for k, n in sorted(counts.items()))
+    return f"Classifier input (pooling): {items}.\n\n"
+
+
 def write_report(out: str | pathlib.Path) -> pathlib.Path:
     """Writes ``table.md`` and the figures (:mod:`sls_glue.plots`) for the runs under ``out``.
 
@@ -143,7 +153,11 @@ def write_report(out: str | pathlib.Path) -> pathlib.Path:
     bad = [r for r in summaries if r["status"] != run_log.FINISHED]
     if not summaries:
         raise FileNotFoundError(f"no finished runs (*/*/seed*/summary.json) under {out}")
-    text = ["# Dev accuracy after the last epoch\n", markdown_table(runs, not_counted=bad)]
+    text = [
+        "# Dev accuracy after the last epoch\n",
+        pooling_line(summaries),
+        markdown_table(runs, not_counted=bad),
+    ]
     skip = ("dev_accuracy", "dev_examples")  # dev_examples: a count in early summaries
     secondary = sorted({k for r in runs for k in r["final"] if k not in skip})
     for metric in secondary:

