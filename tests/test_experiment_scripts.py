@@ -10,19 +10,14 @@ import sys
 
 import pytest
 
-from sls_glue import data as glue_data
+from tests.tiny_glue import write_sst2
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-try:
-    glue_data.default_data_dir()
-except FileNotFoundError:  # pragma: no cover - CI has ../shared beside the checkout
-    pytest.skip("GLUE data folder not found", allow_module_level=True)
 
-
-def _run(*args: str) -> str:
+def _run(glue: pathlib.Path, *args: str) -> str:
     tiny = ["--model", "random:tiny", "--train-size", "64", "--epochs", "1", "--seeds", "0"]
-    tiny += ["--compilation-cache", ""]
+    tiny += ["--data-dir", str(glue), "--compilation-cache", ""]
     done = subprocess.run(
         [sys.executable, *args, *tiny],
         cwd=ROOT,
@@ -37,9 +32,10 @@ def _run(*args: str) -> str:
 
 @pytest.mark.slow
 def test_variant_scripts_record_the_setting_and_resume(tmp_path):
+    glue = write_sst2(tmp_path / "glue", n_train=64, n_dev=16)
     out = tmp_path / "c"
     args = ["experiments/armijo_constant.py", "--out", str(out), "--tasks", "sst2"]
-    printed = _run(*args, "--variants", "adam_sls_c0.5", "adam_sls_c0.1")
+    printed = _run(glue, *args, "--variants", "adam_sls_c0.5", "adam_sls_c0.1")
     # The order asked for is the order run.
     assert printed.index("adam_sls_c0.5 seed 0") < printed.index("adam_sls_c0.1 seed 0")
     for name, c in (("adam_sls_c0.5", 0.5), ("adam_sls_c0.1", 0.1)):
@@ -47,13 +43,14 @@ def test_variant_scripts_record_the_setting_and_resume(tmp_path):
         assert summary["config"]["optimizer_kwargs"] == {"c": c}
         assert summary["pooling"] == "cls"  # random:tiny has no sentence-transformers files
     stamp = (out / "SST-2" / "adam_sls_c0.5" / "seed0" / "summary.json").stat().st_mtime_ns
-    _run(*args, "--variants", "adam_sls_c0.5")  # finished: skipped
+    _run(glue, *args, "--variants", "adam_sls_c0.5")  # finished: skipped
     assert (out / "SST-2" / "adam_sls_c0.5" / "seed0" / "summary.json").stat().st_mtime_ns == stamp
     table = (out / "table.md").read_text()
     assert "| adam_sls_c0.1 |" in table and "| adam_sls_c0.5 |" in table
 
     sweep = tmp_path / "lr"
     _run(
+        glue,
         "experiments/adam_lr_sweep.py",
         "--out",
         str(sweep),
