@@ -1,7 +1,8 @@
-"""One or more tests per failure case of /work/shared/cases/cases.md (C01 ... C23).
+"""One or more tests per failure case of docs/cases.md (C01 ... C23).
 
-Each test is named after its case and asserts a value: a hand computation, a count of calls, a
-bitwise equality or an inequality checked exactly. Problems are tiny so that the file stays fast
+Each test is named after the behaviour it checks, cites its case id in its docstring and asserts
+a value: a hand computation, a count of calls, a bitwise equality or an inequality checked
+exactly. Problems are tiny so that the file stays fast
 on two CPU cores. Trial evaluations made inside the line search are observed with
 ``jax.debug.callback`` (they run inside a compiled ``lax.while_loop`` even without ``jit``).
 """
