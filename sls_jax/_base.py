@@ -34,7 +34,7 @@ class SearchStatus(enum.IntEnum):
       loss was exactly 0; the step was taken with the grown step size.
     NONFINITE: the loss or the gradient at the current point was NaN or inf and the last update
       could not be undone (it was a checked trial point, or already an undo): zero update,
-      moments and counters kept, step sizes multiplied by ``RECOVERY_FACTOR``.
+      moments, counters and step sizes kept.
     SPEED_UP: SaLSA only: the speed-up rule skipped the search; the step used the grown step size.
     UNDONE: the loss or the gradient at the current point was NaN or inf after an unchecked step
       (the ADAMSLS/PLASLS momentum step, a SaLSA speed-up step, a skipped or failed search): the
@@ -51,7 +51,7 @@ class SearchStatus(enum.IntEnum):
     UNDONE = 5
 
 
-#: Step sizes are multiplied by this after a non-finite loss or gradient (NONFINITE, UNDONE).
+#: Step sizes are multiplied by this when a step is undone (UNDONE); NONFINITE keeps them.
 RECOVERY_FACTOR = 0.5
 
 

@@ -1,7 +1,8 @@
-"""One or more tests per failure case of /work/shared/cases/cases.md (C01 ... C23).
+"""One or more tests per failure case of docs/cases.md (C01 ... C23).
 
-Each test is named after its case and asserts a value: a hand computation, a count of calls, a
-bitwise equality or an inequality checked exactly. Problems are tiny so that the file stays fast
+Each test is named after the behaviour it checks, cites its case id in its docstring and asserts
+a value: a hand computation, a count of calls, a bitwise equality or an inequality checked
+exactly. Problems are tiny so that the file stays fast
 on two CPU cores. Trial evaluations made inside the line search are observed with
 ``jax.debug.callback`` (they run inside a compiled ``lax.while_loop`` even without ``jit``).
 """
@@ -161,7 +162,7 @@ def batch_step(name: str, jit: bool = True):
     [(name, True) for name in OPTIMIZERS] + [("sgd_sls", False), ("salsa", False)],
     ids=[f"jit-{name}" for name in OPTIMIZERS] + ["nojit-sgd_sls", "nojit-salsa"],
 )
-def test_c01_every_trial_gets_the_update_batch_and_key(name, jit):
+def test_every_trial_gets_the_update_batch_and_key(name, jit):
     """C01: 3 updates on batches 100, 101, 102 with keys k0, k1, k2: the recorded calls of
     value_fn number exactly num_evaluations and all carry that update's batch id and key.
     Without jit for one optimizer of each implementation (scale_by_sls, scale_by_salsa)."""
@@ -182,7 +183,7 @@ def test_c01_every_trial_gets_the_update_batch_and_key(name, jit):
 
 
 @OPTS
-def test_c01_forgotten_batch_is_a_type_error_naming_it(name):
+def test_forgotten_batch_is_a_type_error_naming_it(name):
     """C01: value_fn(params, batch, key) without `batch` (or `key`) -> TypeError naming it."""
     opt = make_opt(name)
     params = quad_params()
@@ -205,7 +206,7 @@ def test_c01_forgotten_batch_is_a_type_error_naming_it(name):
 
 @OPTS
 @pytest.mark.parametrize("wrapped", [False, True], ids=["bare", "in_chain"])
-def test_c02_missing_value_and_value_fn_is_a_plain_type_error(name, wrapped):
+def test_missing_value_and_value_fn_is_a_plain_type_error(name, wrapped):
     """C02: update(g, state, params) says in words that `value` and `value_fn` are needed."""
     opt = make_opt(name)
     if wrapped:
@@ -244,7 +245,7 @@ def _nnx_setup():
 
 
 @OPTS
-def test_c04_nnx_trial_params_keep_structure_and_step0_loss_is_value(name):
+def test_nnx_trial_params_keep_structure_and_step0_loss_is_value(name):
     """C04: under jit, value_fn gets an nnx.State of the params' structure; at a step size that
     leaves the point unchanged (1e-30) the trial loss is bitwise `value` (decrease == 0)."""
     _, params, x, y, loss_fn = _nnx_setup()
@@ -273,7 +274,7 @@ def test_c04_nnx_trial_params_keep_structure_and_step0_loss_is_value(name):
     assert jax.tree.structure(new_params) == jax.tree.structure(params)
 
 
-def test_c04_nnx_pla_sls_trains_a_linear_model():
+def test_nnx_pla_sls_trains_a_linear_model():
     """C04: PLASLS on an nnx.State (labels by variable name) lowers the loss; nnx.update works."""
     model, params, x, y, loss_fn = _nnx_setup()
     opt = sls_jax.pla_sls({"kernel": "w", "bias": "b"}, warmup_steps=1)
@@ -332,7 +333,7 @@ def _c06_is_b(path) -> bool:
     return path[-1].key == "b"
 
 
-def test_c06_per_group_search_sees_full_tree():
+def test_per_group_search_sees_full_tree():
     """C06: in the cycle phase every trial gets the full tree; only the searched group differs
     from the current params (the other leaves are bitwise the current ones)."""
     rec = Recorder()
@@ -379,7 +380,7 @@ def _c06_run(opt, loss_fn, steps):
     "variant",
     ["per_group_sgd_b_loss_x100", "pla_sls_b_argument_x100"],
 )
-def test_c06_scaling_the_b_part_changes_only_the_b_step_size(variant):
+def test_scaling_the_b_part_changes_only_the_b_step_size(variant):
     """C06: making the 'b' part of the loss 100x steeper changes only group 'b' (id 0): the 'w'
     step sizes and 'w' leaves are bitwise those of the unscaled run.
 
@@ -404,7 +405,7 @@ def test_c06_scaling_the_b_part_changes_only_the_b_step_size(variant):
         assert not np.array_equal(p_ref[part]["b"], p_new[part]["b"])
 
 
-def test_c06_pla_sls_composes_in_an_optax_chain():
+def test_pla_sls_composes_in_an_optax_chain():
     """C06: PLASLS behind a gradient transform of optax.chain gets value/value_fn; with a clip
     that is inactive the update is bitwise that of PLASLS alone."""
     opt = sls_jax.pla_sls(c06_labels, warmup_steps=0)
@@ -418,7 +419,7 @@ def test_c06_pla_sls_composes_in_an_optax_chain():
     assert tree_bitwise_equal(s1, s2[1])
 
 
-def test_c06_inside_optax_partition_value_fn_gets_full_tree_or_clear_error():
+def test_inside_optax_partition_value_fn_gets_full_tree_or_clear_error():
     """C06: sgd_sls per label inside optax.partition (optax issue 1649) cannot evaluate value_fn
     on the full tree: a ValueError says so before value_fn sees a masked tree, and points to
     pla_sls / param_labels."""
@@ -455,7 +456,7 @@ def _c07_adam_dir(g, m, v, t, b1=0.9, b2=0.999, eps=1e-8):
     return m, v, p * g, p * m / (1 - b1**t), p * g * g
 
 
-def test_c07_two_group_product_matches_hand_computed_step():
+def test_two_group_product_matches_hand_computed_step():
     """C07: f = x*y, x = 1, y = 2, PLASLS with x and y in separate groups, eta_0 = 10.
 
     Warm-up step (joint search): g = (2, 1), d = g / (|g| + eps) ~ (1, 1), P = 2 + 1 = 3,
@@ -526,7 +527,7 @@ C08_FULL = {"linear_1": {"w": "w", "b": "b"}, "linear_2": {"w": "w", "b": "b"}}
 @pytest.mark.parametrize(
     "labels_kind", ["dict", "frozen", "function", "label_by_path", "label_by_path_seq"]
 )
-def test_c08_label_forms_give_the_same_groups(params_kind, labels_kind):
+def test_label_forms_give_the_same_groups(params_kind, labels_kind):
     """C08: dict/FrozenDict labels for dict/FrozenDict params, functions of the params and
     label_by_path all give leaf groups (b, w, b, w) -> (0, 1, 0, 1), names ('b', 'w')."""
     params = c08_params()
@@ -545,7 +546,7 @@ def test_c08_label_forms_give_the_same_groups(params_kind, labels_kind):
 
 
 @pytest.mark.parametrize("params_kind", ["dict", "frozen"])
-def test_c08_prefix_labels(params_kind):
+def test_prefix_labels(params_kind):
     """C08: a prefix label tree labels whole sub-trees: (l1, l1, l2, l2) -> (0, 0, 1, 1)."""
     params = c08_params()
     if params_kind == "frozen":
@@ -559,7 +560,7 @@ def test_c08_prefix_labels(params_kind):
     assert sls_jax.resolve_groups("one", params) == sls_jax.GroupSpec((0, 0, 0, 0), ("one",))
 
 
-def test_c08_frozendict_params_with_dict_labels_step_like_dicts():
+def test_frozendict_params_with_dict_labels_step_like_dicts():
     """C08: PLASLS on FrozenDict params with dict labels gives bitwise the dict-params update."""
     opt = sls_jax.pla_sls(C08_FULL, warmup_steps=0)
     dict_params = c06_params()
@@ -575,7 +576,7 @@ def test_c08_frozendict_params_with_dict_labels_step_like_dicts():
 
 
 @pytest.mark.parametrize("params_kind", ["dict", "frozen"])
-def test_c08_mismatch_names_the_first_unmatched_path(params_kind):
+def test_mismatch_names_the_first_unmatched_path(params_kind):
     """C08: a label tree without 'linear_2/b' (or 'linear_1') raises ValueError naming the
     first unmatched path in leaf order; so does a label_by_path without default."""
     params = c08_params()
@@ -636,7 +637,7 @@ def bert_per_leaf_labels(params):
 
 
 @pytest.mark.parametrize("grouping", ["one", "two", "per_leaf"])
-def test_c10_bert_base_sized_tree_groupings(grouping):
+def test_bert_base_sized_tree_groupings(grouping):
     """C10: 201 leaves; 1, 2 and 201 groups: GroupSpec sizes, state sizes, the searched group,
     and every trial of the update moves exactly the leaves of the searched group.
 
@@ -683,7 +684,7 @@ def test_c10_bert_base_sized_tree_groupings(grouping):
     assert float(_bert_loss(new_params)) < float(loss)
 
 
-def test_c10_unused_label_via_group_order_is_allowed():
+def test_unused_label_via_group_order_is_allowed():
     """C10: group_order may list a label no leaf uses: 3 step sizes, groups ('b','unused','w');
     both used groups are searched within the first cycle, all step sizes stay finite."""
     params = quad_params()
@@ -702,7 +703,7 @@ def test_c10_unused_label_via_group_order_is_allowed():
     assert {0, 2} <= set(searched)
 
 
-def test_c10_leaf_without_label_raises_at_init():
+def test_leaf_without_label_raises_at_init():
     """C10: a leaf without a label raises ValueError at init, naming its path."""
     params = bert_base_shaped_params()
     labels = sls_jax.label_by_path({r"^bert/": "body"})  # the classifier has no rule
@@ -720,7 +721,7 @@ def test_c10_leaf_without_label_raises_at_init():
 
 
 @OPTS
-def test_c11_jitted_train_step_traces_once(name):
+def test_jitted_train_step_traces_once(name):
     """C11: 3 calls of a jitted train step: 1 trace of the step, no value_fn trace after call 1."""
     value_fn_traces, step_traces = [], []
 
@@ -755,7 +756,7 @@ def _avals(tree):
 
 @OPTS
 @pytest.mark.parametrize("params_kind", ["float32", "mixed", "weak_scalars"])
-def test_c11_state_dtypes_and_weak_types_are_stable(name, params_kind, request):
+def test_state_dtypes_and_weak_types_are_stable(name, params_kind, request):
     """C11: every leaf of init(params) and of the states after one and two updates has the same
     shape, dtype and weak type (float32, bf16+f32 and weakly typed scalar params); for float32
     params init and update also sit in the two branches of one lax.cond."""
@@ -839,7 +840,7 @@ def _c13_train(opt, params, loss_fn=_c13_loss, epochs: int = 2, steps: int = 3):
 
 @OPTS
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16], ids=["bf16", "f16"])
-def test_c13_low_precision_params_in_while_loop_and_scan(name, dtype):
+def test_low_precision_params_in_while_loop_and_scan(name, dtype):
     """C13: bf16/f16 params, float32 loss, 2 while_loop rounds of a 3-step scan: params keep
     their dtype and stay finite, every step is ACCEPTED and lowers the loss, step sizes and the
     Armijo scalars (loss, decrease, sufficient decrease) are float32."""
@@ -870,7 +871,7 @@ def test_c13_low_precision_params_in_while_loop_and_scan(name, dtype):
         "salsa",
     ],
 )
-def test_c13_float16_small_and_zero_gradients_stay_finite(name):
+def test_float16_small_and_zero_gradients_stay_finite(name):
     """C13: float16 params whose gradient is small (1e-3) in one leaf and exactly 0 in another
     (an unused row, as in an embedding): after 3 steps every leaf is finite, the unused leaf
     is unchanged and the loss fell."""
@@ -896,7 +897,7 @@ def test_c13_float16_small_and_zero_gradients_stay_finite(name):
     assert float(loss_fn(new)) < float(losses[0])
 
 
-def test_c13_bf16_accepted_decrease_is_realised_by_the_step():
+def test_bf16_accepted_decrease_is_realised_by_the_step():
     """C13: bf16 params at 1.0, loss sum((p - 1.001)^2), SGDSLS: the step 0.1 * 0.002 is below
     half the bf16 spacing at 1 (2^-8), so the params cannot move. If the search reports
     ACCEPTED, the Armijo inequality must hold at the params actually reached (for SGDSLS the
@@ -931,7 +932,7 @@ def _c14_loss(params, anchor):
     [(name, True) for name in OPTIMIZERS] + [("sgd_sls", False)],
     ids=[f"jit-{name}" for name in OPTIMIZERS] + ["nojit-sgd_sls"],
 )
-def test_c14_nan_far_away_shrinks_to_a_finite_step(name, jit):
+def test_nan_far_away_shrinks_to_a_finite_step(name, jit):
     """C14: trials beyond distance 0.1 are NaN and rejected; each of 4 steps is ACCEPTED with
     the Armijo inequality holding, params stay finite and the loss decreases every step.
 
@@ -977,7 +978,7 @@ def _state_without_info(state):
 
 
 @OPTS
-def test_c14_nonfinite_current_point_takes_no_step_and_keeps_state(name):
+def test_nonfinite_current_point_takes_no_step_and_keeps_state(name):
     """C14: NaN loss and gradient (loss * NaN), inf loss and gradient (loss * inf), or a finite
     loss with one NaN gradient entry at w. After a checked step (SGDSLS: the accepted trial
     point; SaLSA: a searched step) nothing can be undone: zero update, the state (moments, step
@@ -1028,7 +1029,7 @@ def test_c14_nonfinite_current_point_takes_no_step_and_keeps_state(name):
 
 @OPTS
 @pytest.mark.parametrize("position", ["first", "middle"])
-def test_c15_tiny_gradient_skip_is_visible_and_step_size_keeps_growing(name, position):
+def test_tiny_gradient_skip_is_visible_and_step_size_keeps_growing(name, position):
     """C15: the tiny batch (||g|| ~ 1e-9) is SKIPPED with 0 evaluations and step_sizes = the
     previous ones times the growth factor (float32, bitwise); after it every step size is the
     previous one times growth times backtrack^num_backtracks (bitwise).
@@ -1079,7 +1080,7 @@ def test_c15_tiny_gradient_skip_is_visible_and_step_size_keeps_growing(name, pos
 
 
 @OPTS
-def test_c17_armijo_check_uses_the_gradient_batch(name):
+def test_armijo_check_uses_the_gradient_batch(name):
     """C17: batches A, B, A (targets 3 apart): every trial sees the batch of its update
     (recorded ids); where the accepted trial point is the step (SGDSLS; SaLSA's searched
     steps), the reported decrease is f_A(w) - f_A(w + u) for the gradient batch A, not
@@ -1126,7 +1127,7 @@ def _c19_logistic(params, x, y):
 
 
 @OPTS
-def test_c19_separable_logistic_regression_loss_goes_to_about_zero(name):
+def test_separable_logistic_regression_loss_goes_to_about_zero(name):
     """C19: 48 separable points (margin 0.5), batches of 16, 200 steps, eta_0 = 10 (SaLSA:
     its defaults). Measured full-data losses after 200 steps: SGDSLS 4.1e-3, ADAMSLS and
     PLASLS 7.1e-5, SaLSA 7.8e-4 (after 25 steps: 1.8e-2, 2.9e-3, 2.9e-3, 4.0e-2). Asserted:
@@ -1150,7 +1151,7 @@ def _c19_mse(params, x, y):
 
 
 @OPTS
-def test_c19_noisy_linear_regression_settles_in_a_neighbourhood(name):
+def test_noisy_linear_regression_settles_in_a_neighbourhood(name):
     """C19: 256 points, noise std 0.5, batches of 16, 300 steps, defaults. The full-data loss
     of the last 150 steps stays within [floor, 2 floor] (floor = least-squares loss, 0.118;
     measured max ratio 1.54 for SaLSA, 1.15 for ADAMSLS) and keeps moving (no convergence);
@@ -1191,7 +1192,7 @@ def _c20_dropout_loss(params, key):
     [(name, True) for name in OPTIMIZERS] + [("adam_sls", False)],
     ids=[f"jit-{name}" for name in OPTIMIZERS] + ["nojit-adam_sls"],
 )
-def test_c20_same_point_same_key_gives_bitwise_the_same_loss(name, jit):
+def test_same_point_same_key_gives_bitwise_the_same_loss(name, jit):
     """C20: at 1e8 every trial point equals the current point bitwise (each step is below half
     the float32 spacing), so with the update's key every trial loss is bitwise `value`
     (64 * kept entries): all recorded trial losses equal it, decrease == 0, every trial sees
@@ -1231,7 +1232,7 @@ def test_c20_same_point_same_key_gives_bitwise_the_same_loss(name, jit):
 
 
 @OPTS
-def test_c20_dropout_masks_of_all_trials_equal_the_gradient_mask(name):
+def test_dropout_masks_of_all_trials_equal_the_gradient_mask(name):
     """C20: dropout (rate 0.25) on the inputs, eta_0 = 10 so that updates backtrack: for 3
     updates with keys k0, k1, k2 every recorded trial mask equals the mask of that update's
     key, i.e. the gradient pass's mask, and the masks of the 3 updates differ."""
@@ -1265,7 +1266,7 @@ def test_c20_dropout_masks_of_all_trials_equal_the_gradient_mask(name):
         (sls_jax.salsa, "SaLSA"),
     ],
 )
-def test_c23_alias_docstring_first_line_names_its_variant(fn, variant):
+def test_alias_docstring_first_line_names_its_variant(fn, variant):
     """C23: the docstring's first line starts with 'VARIANT:'; only salsa's mentions SaLSA and
     only PLASLS's may mention ADAMSLS (it is per-layer ADAMSLS)."""
     first = inspect.getdoc(fn).splitlines()[0]
@@ -1276,7 +1277,7 @@ def test_c23_alias_docstring_first_line_names_its_variant(fn, variant):
     assert "smooth" not in first.lower() or variant == "SaLSA"
 
 
-def test_c23_adam_sls_with_b1_b2_zero_is_a_sign_like_step():
+def test_adam_sls_with_b1_b2_zero_is_a_sign_like_step():
     """C23: adam_sls(b1=0, b2=0): v = g^2, d = g / (|g| + eps), P = sum g^2 / (|g| + eps),
     step -eta d with the Armijo eta, no memory between steps. Pinned by hand (float64, from
     the float32 params of each step): f = 0.5 sum a w^2, a = (1, 4, 0.25), w = (0.5, -2, 3),
@@ -1310,7 +1311,7 @@ def test_c23_adam_sls_with_b1_b2_zero_is_a_sign_like_step():
     assert backtracks == [0, 0, 13]
 
 
-def test_c23_salsa_is_not_adam_sls_smooth():
+def test_salsa_is_not_adam_sls_smooth():
     """C23: with the same eta_0 = 1 and c = 0.5 on the same problem, salsa() and
     adam_sls(smooth=True) have different state types and different step sizes: the first is
     1.1 * 0.8^k for SaLSA and 2^(1/500) * 0.9^k for the smoothed ADAMSLS."""

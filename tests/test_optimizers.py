@@ -2,7 +2,7 @@
 
 Common suite (``SPECS``: sgd_sls, adam_sls, adam_sls(smooth=True, c=0.5), pla_sls with two
 groups, salsa, salsa(speed_up=False)), each test asserting values computed by hand from the
-spec (``/work/shared/docs/algorithms.md``, sections 1-5):
+spec (``docs/algorithms.md``):
 
 * the first trial step size is the grown one and each rejection multiplies it by the
   backtracking factor, on a quadratic whose number of backtracks is known in closed form;
@@ -16,7 +16,7 @@ spec (``/work/shared/docs/algorithms.md``, sections 1-5):
 Algorithm-specific: the Armijo inequality recomputed independently at every accepted step
 (SGDSLS, ADAMSLS, ADAMSLS with b1 = 0, PLASLS per group) and its smoothed forms; the ADAMSLS
 momentum step; the PLASLS warm-up, cycle and merging; the SaLSA speed-up. The cases of
-``/work/shared/cases/cases.md`` are in ``test_cases.py``.
+``docs/cases.md`` are in ``test_cases.py``.
 
 Closed form used throughout: for ``f(w) = 0.5 a ||w - w*||^2`` started at ``w0`` with
 ``w* - w0 = (1, ..., 1)``, every optimizer's first search direction is ``kappa * (1, ..., 1)``
