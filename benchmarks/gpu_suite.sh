@@ -99,7 +99,7 @@ run_glue() {  # log name, then sls-glue run arguments
   shift
   XLA_FLAGS="$GLUE_XLA_FLAGS" JAX_DEFAULT_MATMUL_PRECISION=highest \
     XLA_PYTHON_CLIENT_MEM_FRACTION=0.08 \
-    timeout "${SUITE_GLUE_TIMEOUT:-240}" "$PY" -m sls_glue run "$@" --out "$GLUE_OUT" --no-progress \
+    timeout "${SUITE_GLUE_TIMEOUT:-240}" "$PY" -m sls_glue run "$@" --pooling cls --out "$GLUE_OUT" --no-progress \
     --compilation-cache "$WORK/xla_$name" >"$WORK/logs/glue_$name.log" 2>&1 \
     || echo "glue $name: exit $?"
 }
