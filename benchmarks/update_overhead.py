@@ -8,6 +8,7 @@ of the transformation (moments, preconditioner, direction, trial point, step, th
 Entries are interleaved (rotated order) over ``--repeats`` rounds; ratios are to Adam.
 
 Usage: .venv/bin/python benchmarks/update_overhead.py [--out PATH] [--pause-pid PID]
+       .venv/bin/python benchmarks/update_overhead.py --quick --out /tmp/x.json   # smoke run
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ def parse_args(argv):
     p.add_argument("--layers", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--pause-pid", type=int, nargs="*", default=[])
-    return p.parse_args(argv)
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run (CI): 1 encoder layer, 2 rounds of 1 step; figures are not meaningful",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.layers, args.repeats, args.block = 1, 2, 1
+    return args
 
 
 def main(argv=None) -> int:
