@@ -324,16 +324,26 @@ def log(*args: Any) -> None:
 # --------------------------------------------------------------------------- model and data
 
 
-def load_model(layers: int | None = None, seed: int = 0, num_labels: int = 2):
+def load_model(
+    layers: int | None = None, seed: int = 0, num_labels: int = 2, *, tiny: bool = False
+):
     """The offline MiniLM-L6 classifier (``load_pretrained(None, 2)``), optionally truncated.
 
     Returns ``(graphdef, params, rest, checkpoint_folder, config)``. ``layers`` keeps the first
-    encoder layers only (smoke runs).
+    encoder layers only (smoke runs). ``tiny``: a random ``BertConfig.tiny()`` classifier
+    instead (CI smoke runs; no checkpoint, folder ``None``).
     """
     from flax import nnx
 
     from sls_glue.checkpoint import load_pretrained
 
+    if tiny:
+        from sls_glue.model import BertConfig, BertForSequenceClassification
+
+        config = BertConfig.tiny()
+        model = BertForSequenceClassification(config, num_labels, rngs=nnx.Rngs(seed))
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        return graphdef, params, rest, None, config
     model, config, folder = load_pretrained(None, num_labels, seed=seed)
     if layers is not None and layers < len(model.encoder.layers):
         model.encoder.layers = nnx.List(list(model.encoder.layers)[:layers])

@@ -8,6 +8,7 @@ of the transformation (moments, preconditioner, direction, trial point, step, th
 Entries are interleaved (rotated order) over ``--repeats`` rounds; ratios are to Adam.
 
 Usage: .venv/bin/python benchmarks/update_overhead.py [--out PATH] [--pause-pid PID]
+       .venv/bin/python benchmarks/update_overhead.py --quick --out /tmp/x.json   # smoke run (CI)
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ def parse_args(argv):
     p.add_argument("--layers", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--pause-pid", type=int, nargs="*", default=[])
-    return p.parse_args(argv)
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run (CI): the tiny random BERT, 2 rounds of 1 step; figures are not meaningful",
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.repeats, args.block = 2, 1
+    return args
 
 
 def main(argv=None) -> int:
@@ -42,7 +51,7 @@ def main(argv=None) -> int:
     import jax.numpy as jnp
     import optax
 
-    _, params, _, _, _ = common.load_model(args.layers)
+    _, params, _, _, _ = common.load_model(args.layers, tiny=args.quick)
     grads = jax.tree.map(
         lambda x, k: 1e-3 * jax.random.normal(k, x.shape, x.dtype),
         params,

@@ -16,11 +16,17 @@ Problems:
 * :func:`logistic_regression`: mean binary cross-entropy of a linear model on a fixed,
   not linearly separable data set, in minibatches.
 * :func:`mlp`: mean softmax cross-entropy of a one-hidden-layer tanh network.
+
+The registry of optimizers for the common suite (``tests/test_optimizers.py``) and the case
+tests (``tests/test_cases.py``): :data:`SPECS` maps a name to a :class:`Spec` (the factory and
+the constants a hand computation needs); :data:`PUBLIC` names every public optimizer with the
+paper's settings, :data:`OPTIONS` the same optimizers with the ladder and nonmonotone options.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +35,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import sls_jax
+
 __all__ = [
+    "ADAM_B1_0",
+    "OPTIONS",
+    "PUBLIC",
+    "SPECS",
+    "Spec",
+    "pla_sls_alternate",
     "Problem",
     "alternate_labels",
     "flat",
@@ -164,3 +178,102 @@ def alternate_labels(params: Any, num_groups: int = 2) -> Any:
     """Label tree: leaf ``i`` (in ``jax.tree.leaves`` order) gets the label ``i % num_groups``."""
     leaves, treedef = jax.tree.flatten(params)
     return treedef.unflatten([i % num_groups for i in range(len(leaves))])
+
+
+GROWTH = 2.0 ** (1.0 / 500)  # the reference growth per step, 2 ** (1 / 500)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """An optimizer of the common suite and the constants a hand computation needs."""
+
+    name: str
+    make: Callable[..., optax.GradientTransformationExtraArgs]  # (**overrides) -> optimizer
+    kind: str  # "identity" (SGD), "adam" (ADAMSLS/PLASLS) or "salsa"
+    c: float
+    init_step_size: float
+    growth: float
+    backtrack: float
+    momentum: bool  # the applied step uses m_hat (differs from the accepted trial point)
+    num_groups: int  # groups on a two-leaf problem
+    ladder: int = 1  # trials per value_fn call (the ladder option)
+
+
+def pla_sls_alternate(**kwargs):
+    return sls_jax.pla_sls(alternate_labels, **kwargs)
+
+
+# The suite's hand computations follow the reference search (one reduction factor throughout);
+# adam_sls's default cheaper first search has tests of its own.
+_adam_sls_reference = functools.partial(sls_jax.adam_sls, first_backtrack_factor=None)
+
+
+_SLS = {"c": 0.1, "init_step_size": 0.1, "growth": GROWTH, "backtrack": 0.9}
+_SALSA = {"c": 0.5, "init_step_size": 1.0, "growth": 1.1, "backtrack": 0.8}
+SPECS = {
+    s.name: s
+    for s in [
+        Spec("sgd_sls", sls_jax.sgd_sls, "identity", momentum=False, num_groups=1, **_SLS),
+        Spec("adam_sls", _adam_sls_reference, "adam", momentum=True, num_groups=1, **_SLS),
+        Spec(
+            "adam_sls_smooth",
+            functools.partial(_adam_sls_reference, smooth=True, c=0.5),
+            "adam",
+            momentum=True,
+            num_groups=1,
+            **{**_SLS, "c": 0.5},
+        ),
+        Spec("pla_sls", pla_sls_alternate, "adam", momentum=True, num_groups=2, **_SLS),
+        Spec("salsa", sls_jax.salsa, "salsa", momentum=True, num_groups=1, **_SALSA),
+        Spec(
+            "salsa_no_speed_up",
+            functools.partial(sls_jax.salsa, speed_up=False),
+            "salsa",
+            momentum=True,
+            num_groups=1,
+            **_SALSA,
+        ),
+    ]
+}
+#: The public optimizers and their settings of the paper; every common test runs over these.
+PUBLIC = tuple(SPECS)
+# The options (every alias takes them), registered under their own names.
+OPTIONS = (
+    Spec(
+        "adam_sls_ladder",
+        functools.partial(_adam_sls_reference, ladder=3),
+        "adam",
+        momentum=True,
+        num_groups=1,
+        ladder=3,
+        **_SLS,
+    ),
+    Spec(
+        "sgd_sls_nonmonotone",
+        functools.partial(sls_jax.sgd_sls, nonmonotone=0.5),
+        "identity",
+        momentum=False,
+        num_groups=1,
+        **_SLS,
+    ),
+    Spec(
+        "salsa_ladder",
+        functools.partial(sls_jax.salsa, ladder=4),
+        "salsa",
+        momentum=True,
+        num_groups=1,
+        ladder=4,
+        **_SALSA,
+    ),
+)
+SPECS.update({s.name: s for s in OPTIONS})
+OPTIONS = tuple(s.name for s in OPTIONS)
+# Only for the Armijo test: ADAMSLS without momentum, whose accepted trial point is the step.
+ADAM_B1_0 = Spec(
+    "adam_sls_b1_0",
+    functools.partial(_adam_sls_reference, b1=0.0),
+    "adam",
+    momentum=False,
+    num_groups=1,
+    **_SLS,
+)

@@ -23,40 +23,35 @@ from flax import nnx
 
 import sls_jax
 from sls_jax import SearchStatus
+from tests import helpers
 
 GAMMA = 2.0 ** (1.0 / 500)  # the reference growth per step, gamma ** (1 / n) with gamma=2, n=500
-OPTIMIZERS = ("sgd_sls", "adam_sls", "pla_sls", "salsa")
+OPTIMIZERS = ("sgd_sls", "adam_sls", "pla_sls", "salsa")  # the four aliases, from the registry
 OPTS = pytest.mark.parametrize("name", OPTIMIZERS)
 TWO_GROUPS = {"w": "w", "b": "b"}  # PLASLS labelling of the {'w', 'b'} params used below
 
 
 @functools.cache
 def make_opt(name: str, init_step_size: float | None = None, **kw):
-    """The four public optimizers; PLASLS with two groups ('b' = group 0, 'w' = group 1).
+    """An optimizer of the registry (``tests/helpers.py``), PLASLS with its warm-up cut to 1.
 
-    Cached, like :func:`sls_step`, so that tests with the same optimizer and loss share one
-    compiled step (compilation dominates the run time of this file).
+    PLASLS labels leaves alternately, so the {'b', 'w'} params used below give 'b' group 0 and
+    'w' group 1. Cached, like :func:`sls_step`, so that tests with the same optimizer and loss
+    share one compiled step (compilation dominates the run time of this file).
     """
-    args = () if init_step_size is None else (init_step_size,)
-    if name == "sgd_sls":
-        return sls_jax.sgd_sls(*args, **kw)
-    if name == "adam_sls":  # the reference search; the cheaper default start: test_optimizers
-        kw.setdefault("first_backtrack_factor", None)
-        return sls_jax.adam_sls(*args, **kw)
+    if init_step_size is not None:
+        kw["init_step_size"] = init_step_size
     if name == "pla_sls":
         kw.setdefault("warmup_steps", 1)
-        return sls_jax.pla_sls(TWO_GROUPS, *args, **kw)
-    if name == "salsa":
-        return sls_jax.salsa(*args, **kw)
-    raise ValueError(name)
+    return helpers.SPECS[name].make(**kw)
 
 
 def growth_of(name: str) -> float:
-    return 1.1 if name == "salsa" else GAMMA
+    return helpers.SPECS[name].growth
 
 
 def backtrack_of(name: str) -> float:
-    return 0.8 if name == "salsa" else 0.9
+    return helpers.SPECS[name].backtrack
 
 
 def maybe_jit(fn, jit: bool):

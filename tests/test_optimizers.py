@@ -34,7 +34,6 @@ import functools
 import inspect
 import math
 import re
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
@@ -56,67 +55,13 @@ B1, B2, EPS = 0.9, 0.999, 1e-8
 # The optimizers under test.
 
 
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """An optimizer of the common suite and the constants a hand computation needs."""
-
-    name: str
-    make: Callable[..., optax.GradientTransformationExtraArgs]  # (**overrides) -> optimizer
-    kind: str  # "identity" (SGD), "adam" (ADAMSLS/PLASLS) or "salsa"
-    c: float
-    init_step_size: float
-    growth: float
-    backtrack: float
-    momentum: bool  # the applied step uses m_hat (differs from the accepted trial point)
-    num_groups: int  # groups on a two-leaf problem
-
-
-def _pla(**kwargs):
-    return sls_jax.pla_sls(helpers.alternate_labels, **kwargs)
-
-
-# The suite's hand computations follow the reference search (one reduction factor throughout);
-# adam_sls's default cheaper first search has tests of its own.
-_adam_sls_reference = functools.partial(sls_jax.adam_sls, first_backtrack_factor=None)
-
-
-_SLS = {"c": 0.1, "init_step_size": 0.1, "growth": GROWTH, "backtrack": 0.9}
-_SALSA = {"c": 0.5, "init_step_size": 1.0, "growth": 1.1, "backtrack": 0.8}
-SPECS = {
-    s.name: s
-    for s in [
-        Spec("sgd_sls", sls_jax.sgd_sls, "identity", momentum=False, num_groups=1, **_SLS),
-        Spec("adam_sls", _adam_sls_reference, "adam", momentum=True, num_groups=1, **_SLS),
-        Spec(
-            "adam_sls_smooth",
-            functools.partial(_adam_sls_reference, smooth=True, c=0.5),
-            "adam",
-            momentum=True,
-            num_groups=1,
-            **{**_SLS, "c": 0.5},
-        ),
-        Spec("pla_sls", _pla, "adam", momentum=True, num_groups=2, **_SLS),
-        Spec("salsa", sls_jax.salsa, "salsa", momentum=True, num_groups=1, **_SALSA),
-        Spec(
-            "salsa_no_speed_up",
-            functools.partial(sls_jax.salsa, speed_up=False),
-            "salsa",
-            momentum=True,
-            num_groups=1,
-            **_SALSA,
-        ),
-    ]
-}
-# Only for the Armijo test: ADAMSLS without momentum, whose accepted trial point is the step.
-ADAM_B1_0 = Spec(
-    "adam_sls_b1_0",
-    functools.partial(_adam_sls_reference, b1=0.0),
-    "adam",
-    momentum=False,
-    num_groups=1,
-    **_SLS,
-)
-ALL = list(SPECS)
+Spec = helpers.Spec
+SPECS = helpers.SPECS
+ADAM_B1_0 = helpers.ADAM_B1_0
+ALL = list(helpers.PUBLIC)
+# The options of every alias (ladder, nonmonotone) join the tests whose hand computation they
+# must not change: the same step sizes, trials, statuses, dtypes and a single trace.
+WITH_OPTIONS = ALL + list(helpers.OPTIONS)
 JIT = pytest.mark.parametrize("jit", [True, False], ids=["jit", "nojit"])
 DTYPES = pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 
@@ -359,6 +304,13 @@ def single_update(name: str, jit: bool):
     return opt, update, eta0
 
 
+def sequential_trials(spec: Spec, trials: list, num: int) -> list:
+    """The trials a sequential search makes, from the recorded ones: a ladder of K evaluates
+    ceil(num / K) rounds of K step sizes (in the sequential order), the sequential search num."""
+    assert len(trials) == spec.ladder * math.ceil(num / spec.ladder)
+    return trials[:num]
+
+
 def run_single(name, jit, batch, grad=None, value=None):
     """One update from w = 0 on ``scenario_value``; returns (updates, state, recorded trials)."""
     opt, update, _ = single_update(name, jit)
@@ -376,7 +328,7 @@ def run_single(name, jit, batch, grad=None, value=None):
 
 
 @JIT
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_first_trial_is_grown_step_size_and_each_backtrack_multiplies(name, jit):
     """Trials are start * b**j with start = eta_0 * growth; 3 backtracks => 4 evaluations, the
     stored step size start * b**3, and (t = 1, m_hat = g) the step is the accepted trial."""
@@ -384,7 +336,7 @@ def test_first_trial_is_grown_step_size_and_each_backtrack_multiplies(name, jit)
     _, _, eta0 = single_update(name, jit)
     start, kappa = eta0 * spec.growth, kappa_of(spec)
     updates, state, trials = run_single(name, jit, scenario_batch(h=A))
-    trials = np.stack(trials)
+    trials = np.stack(sequential_trials(spec, trials, 4))
     assert trials.shape == (4, 5)
     expected = np.stack([np.full(5, start * spec.backtrack**j * kappa) for j in range(4)])
     np.testing.assert_allclose(trials, expected, rtol=direction_rtol(spec))
@@ -403,7 +355,7 @@ def test_first_trial_is_grown_step_size_and_each_backtrack_multiplies(name, jit)
 
 @JIT
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_nonfinite_trial_loss_is_rejected(name, bad, jit):
     """The first test's problem with NaN/inf beyond radius start * kappa * b**3.5: trial 3, which
     satisfies Armijo there, is now rejected, trial 4 accepted (4 backtracks, 5 evaluations)."""
@@ -414,6 +366,7 @@ def test_nonfinite_trial_loss_is_rejected(name, bad, jit):
     batch = scenario_batch(h=A, radius=radius, bad=bad)
     updates, state, trials = run_single(name, jit, batch)
     eta = start * spec.backtrack**4
+    trials = sequential_trials(spec, trials, 5)
     assert len(trials) == 5
     assert [bool(np.max(np.abs(t)) > radius) for t in trials] == [True] * 4 + [False]
     assert int(state.info.status) == SearchStatus.ACCEPTED
@@ -427,7 +380,7 @@ def test_nonfinite_trial_loss_is_rejected(name, bad, jit):
 
 
 @JIT
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_failure_after_max_trials_takes_the_reduced_step(name, jit):
     """f = 1 + sum(w) with an uphill gradient -1: every trial increases f; after max_trials = 6
     trials status FAILED, eta = start * b**6, and the step is taken with it."""
@@ -437,6 +390,7 @@ def test_failure_after_max_trials_takes_the_reduced_step(name, jit):
     batch = scenario_batch(offset=1.0, slope=1.0)
     updates, state, trials = run_single(name, jit, batch, grad=grad)
     eta = eta0 * spec.growth * spec.backtrack**MAX_TRIALS
+    trials = sequential_trials(spec, trials, MAX_TRIALS)
     assert len(trials) == MAX_TRIALS
     assert int(state.info.status) == SearchStatus.FAILED
     assert int(state.info.num_evaluations) == MAX_TRIALS
@@ -449,7 +403,7 @@ def test_failure_after_max_trials_takes_the_reduced_step(name, jit):
 
 @JIT
 @pytest.mark.parametrize("case", ["zero_loss", "tiny_gradient"])
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_skipped_search_makes_no_evaluation_and_steps_with_grown_size(name, case, jit):
     """Loss exactly 0 (f = sum(w) at w = 0) or P < 1e-8 (f = 1 + 1e-12 sum(w)): no value_fn
     call, status SKIPPED, stored step size eta_0 * growth and the step -eta_0 * growth * d with
@@ -468,7 +422,7 @@ def test_skipped_search_makes_no_evaluation_and_steps_with_grown_size(name, case
     np.testing.assert_allclose(flat64(updates), -grown * direction, rtol=direction_rtol(spec))
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_step_sizes_follow_growth_and_backtracking_along_a_run(name):
     """Every update of a logistic regression run (SLS family: 20 steps with growth 1.5; SaLSA:
     200 steps): searched labels end at prev * growth * b**num_backtracks, the others at
@@ -504,7 +458,7 @@ def test_step_sizes_follow_growth_and_backtracking_along_a_run(name):
 # The Armijo condition at every accepted step.
 
 
-ARMIJO_SPECS = ["sgd_sls", "adam_sls", "adam_sls_b1_0", "pla_sls"]
+ARMIJO_SPECS = ["sgd_sls", "adam_sls", "adam_sls_b1_0", "pla_sls", "adam_sls_ladder"]
 
 
 @pytest.mark.parametrize(
@@ -806,7 +760,7 @@ def test_salsa_speed_up_skips_searches_and_keeps_stored_step_size():
 
 
 @DTYPES
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_state_dtypes_survive_lax_cond_and_step_sizes_have_one_entry_per_group(name, dtype_name):
     """init and update in the two branches of lax.cond (optax's common test): any drift in
     structure, dtype or weak type fails; updates keep the parameters' dtypes;
@@ -845,7 +799,7 @@ def test_state_dtypes_survive_lax_cond_and_step_sizes_have_one_entry_per_group(n
             assert step_sizes.dtype == jnp.dtype(dtype_name)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_jitted_step_traces_once(name):
     """200 calls of a jitted training step with same-shaped params, state and batches (four
     different minibatches) trace it once; the state counted 200 steps."""
@@ -969,8 +923,8 @@ VALIDATION = [
     (sls_jax.adam_sls, {"b1": 1.0}, "b1"),
     (sls_jax.adam_sls, {"b1": -0.1}, "b1"),
     (sls_jax.adam_sls, {"b2": 1.0}, "b2"),
-    (_pla, {"warmup_steps": -1}, "warmup_steps"),
-    (_pla, {"merge_threshold": -1e-3}, "merge_threshold"),
+    (helpers.pla_sls_alternate, {"warmup_steps": -1}, "warmup_steps"),
+    (helpers.pla_sls_alternate, {"merge_threshold": -1e-3}, "merge_threshold"),
     (sls_jax.scale_by_sls, {"preconditioner": "sgd"}, "preconditioner"),
     (sls_jax.salsa, {"init_step_size": 0.0}, "init_step_size"),
     (sls_jax.salsa, {"c": -0.5}, r"\bc\b"),
