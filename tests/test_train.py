@@ -195,7 +195,7 @@ def test_every_run_flag_shows_its_default(capsys):
         assert f"(default: {default})" in text, flag
 
 
-def test_c20_every_evaluation_of_a_step_sees_the_step_dropout_key(glue_dir):
+def test_every_evaluation_of_a_step_sees_the_step_dropout_key(glue_dir):
     """C20 (harness): gradient pass and trials share the step's dropout key, keys differ by step.
 
     With dropout on and ``adam_sls(b1=0)`` the accepted trial point is the step, so the decrease
