@@ -72,6 +72,24 @@ class LineSearchInfo(NamedTuple):
     num_rounds: jax.Array  # int32 (): value_fn calls (rounds of the ladder; = trials for K = 1)
 
 
+def keep_or_undo_state(
+    state: Any, info: LineSearchInfo, undo: jax.Array, min_step_size: float, dtype: Any
+) -> Any:
+    """The state to keep after a non-finite loss or gradient at the current point.
+
+    ``state`` is the previous state with its ``info`` replaced by ``info`` and its status set to
+    UNDONE where ``undo`` (the last step was never checked by a trial and is undone: its step
+    sizes times ``RECOVERY_FACTOR``, at least ``min_step_size``) or NONFINITE (step sizes kept).
+    """
+    bad_status = jnp.where(undo, SearchStatus.UNDONE, SearchStatus.NONFINITE)
+    return state._replace(
+        step_sizes=jnp.where(undo, state.step_sizes * RECOVERY_FACTOR, state.step_sizes)
+        .clip(min_step_size)
+        .astype(dtype),
+        info=info._replace(status=bad_status.astype(jnp.int32)),
+    )
+
+
 def empty_info(dtype: Any) -> LineSearchInfo:
     zero_i = jnp.zeros([], jnp.int32)
     nan = jnp.full([], jnp.nan, dtype)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from sls_jax import _base, _conditions, _directions, _kernel
-from sls_jax._base import RECOVERY_FACTOR, LineSearchInfo, SearchStatus
+from sls_jax._base import LineSearchInfo, SearchStatus, keep_or_undo_state
 from sls_jax._sls import MIN_STEP_SIZE
 
 __all__ = ["ScaleBySaLSAState", "salsa", "scale_by_salsa"]
@@ -294,13 +294,7 @@ def scale_by_salsa(
             & (state.count > 0)
             & ((last == SearchStatus.SPEED_UP) | (last == SearchStatus.SKIPPED))
         )
-        bad_status = jnp.where(undo, SearchStatus.UNDONE, SearchStatus.NONFINITE)
-        kept = state._replace(
-            step_sizes=jnp.where(undo, state.step_sizes * RECOVERY_FACTOR, state.step_sizes)
-            .clip(min_step_size)
-            .astype(dtype),
-            info=info._replace(status=bad_status.astype(jnp.int32)),
-        )
+        kept = keep_or_undo_state(state, info, undo, min_step_size, dtype)
         new_state = optax.tree.where(finite, new_state, kept)
 
         # The undo: the last momentum step, recomputed from the old state, with minus its step

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from sls_jax import _base, _conditions, _directions, _groups, _kernel
-from sls_jax._base import RECOVERY_FACTOR, LineSearchInfo, SearchStatus
+from sls_jax._base import LineSearchInfo, SearchStatus, keep_or_undo_state
 from sls_jax._labels import ParamLabels, resolve_groups
 
 __all__ = ["ScaleBySLSState", "adam_sls", "pla_sls", "scale_by_sls", "sgd_sls"]
@@ -334,13 +334,7 @@ def scale_by_sls(
         # A non-finite loss or gradient must not poison the state. After a momentum step (never
         # evaluated by a trial) it is undone: that step is determined by the state.
         undo = ~finite & can_undo(state)
-        bad_status = jnp.where(undo, SearchStatus.UNDONE, SearchStatus.NONFINITE)
-        kept = state._replace(
-            step_sizes=jnp.where(undo, state.step_sizes * RECOVERY_FACTOR, state.step_sizes)
-            .clip(min_step_size)
-            .astype(dtype),
-            info=info._replace(status=bad_status.astype(jnp.int32)),
-        )
+        kept = keep_or_undo_state(state, info, undo, min_step_size, dtype)
         new_state = optax.tree.where(finite, new_state, kept)
 
         # The applied step (Eq. 7): every leaf with its own group's step size. After a
