@@ -162,6 +162,14 @@ class TrainConfig:
     keep_checkpoints: int = _field(
         2, "checkpoints kept per run (the latest ones)", "--keep-checkpoints", result=False
     )
+    shard_params: bool = _field(
+        False,
+        "shard params and optimizer state over the devices (FSDP style: each array's largest "
+        "axis that the device count divides) instead of replicating them; the same numbers up "
+        "to float rounding, less memory per device",
+        "--shard-params",
+        result=False,
+    )
     save_params: bool = _field(
         False,
         "keep the final params of a finished run in <run>/params (orbax)",

@@ -2,9 +2,12 @@
 
 One :class:`jax.sharding.Mesh` with a single ``data`` axis over ``jax.devices()`` (all
 devices of all processes). The global batch is sharded along its rows (``P("data")``);
-params and optimizer state are replicated (``P()``). The jitted train step then computes the
-global mean loss and its gradient with XLA's all-reduces, so every line-search trial evaluates
-the same global mean on every device and all devices take the same accept/reject decision.
+params and optimizer state are replicated (``P()``), or, with ``shard_params`` (FSDP style,
+ZeRO-3), each array is split along its largest axis that the device count divides
+(:func:`fsdp_spec`) and XLA gathers the pieces where the step needs them. The jitted train step
+computes the global mean loss and its gradient with XLA's collectives, so every line-search
+trial evaluates the same global mean on every device and all devices take the same
+accept/reject decision.
 
 Multi-host: :func:`initialize_distributed` calls :func:`jax.distributed.initialize`; every
 process builds the same global batch (same files, same seeded order) and hands its own rows to
@@ -26,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 __all__ = [
     "DataParallel",
     "broadcast_from_writer",
+    "fsdp_spec",
     "initialize_distributed",
     "is_writer",
     "pad_rows",
@@ -95,41 +99,76 @@ def pad_rows(batch: Mapping[str, np.ndarray], rows: int) -> dict[str, np.ndarray
     return out
 
 
+def fsdp_spec(shape: tuple[int, ...], num_devices: int) -> PartitionSpec:
+    """The FSDP partition of an array of ``shape`` over ``num_devices`` on the ``data`` axis.
+
+    The largest axis that ``num_devices`` divides is split (the first of equal ones); arrays
+    with no such axis (scalars, biases of odd width) and every array on one device stay
+    replicated, ``P()``. Example: ``(30522, 384)`` on 8 devices gives ``P("data", None)``.
+    """
+    axes = [i for i, n in enumerate(shape) if n >= num_devices and n % num_devices == 0]
+    if num_devices == 1 or not axes:
+        return PartitionSpec()
+    axis = max(axes, key=lambda i: (shape[i], -i))
+    return PartitionSpec(*("data" if i == axis else None for i in range(len(shape))))
+
+
 class DataParallel:
     """The ``data`` mesh over all devices and the shardings of the train and eval steps.
 
     Attributes:
       mesh: ``Mesh(jax.devices(), ("data",))``.
-      replicated: ``NamedSharding(mesh, P())`` for params, optimizer state, keys and scalars.
+      replicated: ``NamedSharding(mesh, P())`` for keys and scalars, and for params and
+        optimizer state unless ``shard_params``.
       batch: ``NamedSharding(mesh, P("data"))`` for every array of a batch (rows sharded).
       num_devices: devices in the mesh (all processes).
+      shard_params: whether :meth:`shardings` splits params and optimizer state (FSDP).
     """
 
-    def __init__(self, devices: Any = None):
+    def __init__(self, devices: Any = None, shard_params: bool = False):
         devices = np.asarray(jax.devices() if devices is None else devices)
         self.mesh = Mesh(devices, ("data",))
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.batch = NamedSharding(self.mesh, PartitionSpec("data"))
         self.num_devices = int(devices.size)
+        self.shard_params = shard_params
 
     def padded_rows(self, rows: int) -> int:
         """``rows`` rounded up to a multiple of the device count."""
         return -(-rows // self.num_devices) * self.num_devices
 
-    def replicate(self, tree: Any) -> Any:
-        """``tree`` with every leaf replicated on the mesh (the same value in every process)."""
-        if jax.process_count() == 1:
-            return jax.device_put(tree, self.replicated)
+    def shardings(self, tree: Any) -> Any:
+        """A tree of :class:`NamedSharding` like ``tree`` (params or optimizer state).
 
-        def one(x: Any) -> jax.Array:
-            if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
-                return jax.random.wrap_key_data(
-                    one(jax.random.key_data(x)), impl=jax.random.key_impl(x)
-                )
-            value = np.asarray(x)  # (device_put's equality check fails on NaN entries)
-            return jax.make_array_from_callback(value.shape, self.replicated, lambda i: value[i])
+        Every leaf replicated, or with ``shard_params`` split by :func:`fsdp_spec` (PRNG keys
+        and scalars stay replicated).
+        """
+
+        def one(x: Any) -> NamedSharding:
+            if not self.shard_params or jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+                return self.replicated
+            return NamedSharding(self.mesh, fsdp_spec(tuple(x.shape), self.num_devices))
 
         return jax.tree.map(one, tree)
+
+    def replicate(self, tree: Any) -> Any:
+        """``tree`` with every leaf replicated on the mesh (the same value in every process)."""
+        return self.place(tree, jax.tree.map(lambda _: self.replicated, tree))
+
+    def place(self, tree: Any, shardings: Any) -> Any:
+        """``tree`` (the same values in every process) on the mesh with ``shardings``."""
+        if jax.process_count() == 1:
+            return jax.device_put(tree, shardings)
+
+        def one(x: Any, sharding: NamedSharding) -> jax.Array:
+            if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+                return jax.random.wrap_key_data(
+                    one(jax.random.key_data(x), sharding), impl=jax.random.key_impl(x)
+                )
+            value = np.asarray(x)  # (device_put's equality check fails on NaN entries)
+            return jax.make_array_from_callback(value.shape, sharding, lambda i: value[i])
+
+        return jax.tree.map(one, tree, shardings)
 
     def shard_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         """The global numpy ``batch`` as arrays sharded by rows over the mesh.

@@ -7,7 +7,8 @@ settings are :class:`sls_glue.config.TrainConfig`; the files a run writes are de
 :mod:`sls_glue.run_log`.
 
 Every step runs on all devices (:class:`sls_glue.sharding.DataParallel`): the global batch is
-sharded over a ``data`` mesh axis, params and optimizer state are replicated. A run saves
+sharded over a ``data`` mesh axis, params and optimizer state are replicated (or split over
+the devices with ``--shard-params``). A run saves
 checkpoints (:mod:`sls_glue.checkpointing`) every ``checkpoint_every`` steps and on
 SIGTERM/SIGINT, and the same call after an interruption continues from the newest one, so its
 final params and ``steps.jsonl`` (but for the wall times) equal an uninterrupted run's.
@@ -276,11 +277,14 @@ def make_train_step(
     loss_fn: Callable[..., jax.Array],
     traces: dict[str, int] | None = None,
     parallel: DataParallel | None = None,
+    shardings: tuple[Any, Any] | None = None,
 ) -> Callable[..., tuple[Any, Any, jax.Array]]:
     """The jitted :func:`train_step` ``(params, opt_state, batch, dropout_key) -> (...)``.
 
     With ``parallel``, the step has explicit shardings: batch rows over the ``data`` axis,
-    everything else replicated. ``traces["train"]`` (if given) counts compilations.
+    params and optimizer state as ``shardings`` (trees of ``NamedSharding`` from
+    :meth:`DataParallel.shardings`; default replicated), keys and the loss replicated.
+    ``traces["train"]`` (if given) counts compilations.
     """
 
     def step(params, opt_state, batch, dropout_key):
@@ -293,7 +297,12 @@ def make_train_step(
     if parallel is None:
         return jax.jit(step)
     repl = parallel.replicated
-    return jax.jit(step, in_shardings=(repl, repl, parallel.batch, repl), out_shardings=repl)
+    params_sh, state_sh = shardings if shardings is not None else (repl, repl)
+    return jax.jit(
+        step,
+        in_shardings=(params_sh, state_sh, parallel.batch, repl),
+        out_shardings=(params_sh, state_sh, repl),
+    )
 
 
 def eval_step(params, batch, *, graphdef, rest, regression: bool) -> jax.Array:
@@ -303,13 +312,13 @@ def eval_step(params, batch, *, graphdef, rest, regression: bool) -> jax.Array:
     return out if regression else jnp.argmax(out, axis=-1)
 
 
-def _make_eval_step(graphdef, rest, regression, traces, parallel: DataParallel):
+def _make_eval_step(graphdef, rest, regression, traces, parallel: DataParallel, params_sh):
     def step(params, batch):
         traces["eval"] += 1
         return eval_step(params, batch, graphdef=graphdef, rest=rest, regression=regression)
 
     repl = parallel.replicated
-    return jax.jit(step, in_shardings=(repl, parallel.batch), out_shardings=repl)
+    return jax.jit(step, in_shardings=(params_sh, parallel.batch), out_shardings=repl)
 
 
 def step_dropout_key(seed: int, step: int) -> jax.Array:
@@ -487,10 +496,6 @@ def _prepare(config: TrainConfig, spec: tasks.TaskSpec) -> _Run:
     steps_per_epoch = input_pipeline.num_batches(len(train_set), config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = make_optimizer(config, total_steps, params)
-    parallel = DataParallel()
-    params = parallel.replicate(params)
-    opt_state = parallel.replicate(optimizer.init(params))
-    rest = parallel.replicate(rest)
     fingerprints = {
         "data": _fingerprint(
             [train_set.input_ids, train_set.token_type_ids, train_set.labels]
@@ -498,6 +503,13 @@ def _prepare(config: TrainConfig, spec: tasks.TaskSpec) -> _Run:
         ),
         "model": _fingerprint([np.asarray(x) for x in jax.tree.leaves(params)]),
     }
+    parallel = DataParallel(shard_params=config.shard_params)
+    params_sh = parallel.shardings(params)
+    params = parallel.place(params, params_sh)
+    opt_state = optimizer.init(params)
+    state_sh = parallel.shardings(opt_state)
+    opt_state = parallel.place(opt_state, state_sh)
+    rest = parallel.replicate(rest)
     traces = {"train": 0, "eval": 0}
     loss_fn = make_loss_fn(graphdef, rest, spec.is_regression)
     return _Run(
@@ -510,8 +522,8 @@ def _prepare(config: TrainConfig, spec: tasks.TaskSpec) -> _Run:
         parallel=parallel,
         params=params,
         opt_state=opt_state,
-        train_fn=make_train_step(optimizer, loss_fn, traces, parallel),
-        eval_fn=_make_eval_step(graphdef, rest, spec.is_regression, traces, parallel),
+        train_fn=make_train_step(optimizer, loss_fn, traces, parallel, (params_sh, state_sh)),
+        eval_fn=_make_eval_step(graphdef, rest, spec.is_regression, traces, parallel, params_sh),
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
         fingerprints=fingerprints,

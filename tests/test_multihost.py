@@ -1,5 +1,6 @@
 """Two processes on localhost (``jax.distributed``, gloo CPU collectives, 2 devices each) run
-the same command as one process and reproduce its losses; process 0 alone writes the files."""
+the same command as one process and reproduce its losses, with params replicated or split
+(``--shard-params``); process 0 alone writes the files."""
 
 from __future__ import annotations
 
@@ -44,21 +45,33 @@ def _read(out):
     return steps, json.loads((run / "summary.json").read_text())
 
 
-def test_two_processes_reproduce_one(tmp_path):
-    glue = write_sst2(tmp_path / "glue", n_train=80, n_dev=20)
-    single = subprocess.run(
-        _args(glue, tmp_path / "one"),
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """The GLUE folder and the output folder of the one-process run."""
+    root = tmp_path_factory.mktemp("multihost")
+    glue = write_sst2(root / "glue", n_train=80, n_dev=20)
+    done = subprocess.run(
+        _args(glue, root / "one"),
         cwd=REPO,
         env=_env(1),
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert single.returncode == 0, single.stderr
+    assert done.returncode == 0, done.stderr
+    return glue, root / "one"
+
+
+# The second case splits params and optimizer state over the 4 devices of both processes
+# (FSDP) and saves checkpoints of the split arrays from both processes as it goes.
+@pytest.mark.parametrize("extra", [[], ["--shard-params", "--checkpoint-every", "5"]])
+def test_two_processes_reproduce_one(tmp_path, single, extra):
+    glue, one_out = single
     port = _free_port()
     procs = [
         subprocess.Popen(
             _args(glue, tmp_path / "two")
+            + extra
             + ["--distributed", "--coordinator-address", f"127.0.0.1:{port}"]
             + ["--num-processes", "2", "--process-id", str(i)],
             cwd=REPO,
@@ -74,7 +87,7 @@ def test_two_processes_reproduce_one(tmp_path):
     assert "process 0 of 2: 2 local, 4 global devices" in outs[0][1]
     assert "SST-2 adam_sls seed 0: dev_accuracy=" in outs[0][0]  # process 0 reports
     assert "dev_accuracy" not in outs[1][0]  # process 1 reports nothing (gloo lines aside)
-    one, one_summary = _read(tmp_path / "one")
+    one, one_summary = _read(one_out)
     two, two_summary = _read(tmp_path / "two")
     assert len(one) == len(two) == 20
     assert two_summary["versions"]["num_processes"] == 2

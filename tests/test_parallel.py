@@ -2,7 +2,8 @@
 
 Each run is a subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (the
 flag must be set before jax starts). The global batch stays the same; a batch of 6 on 8
-devices is padded with 2 zero-weight rows.
+devices is padded with 2 zero-weight rows. ``--shard-params`` (FSDP) splits params and
+optimizer state and must still give the one-device numbers.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import jax
 from jax.sharding import PartitionSpec as P
 from sls_glue import input_pipeline, tasks
 from sls_glue.config import TrainConfig
+from sls_glue.sharding import fsdp_spec
 from sls_glue.train import _prepare, step_dropout_key
 
 cfg = TrainConfig(**json.loads(sys.argv[1]))
@@ -37,13 +39,19 @@ batch = next(input_pipeline.iterate_batches(run.train_set, cfg.batch_size, bucke
 sharded = run.parallel.shard_batch(batch)
 params, state, loss = run.train_fn(run.params, run.opt_state, sharded, step_dropout_key(0, 0))
 n = jax.device_count()
-def replicated(tree):
-    return all(x.sharding.is_fully_replicated and len(x.sharding.device_set) == n
+def expected(x):
+    return fsdp_spec(x.shape, n) if cfg.shard_params and x.ndim else P()
+def as_planned(tree):
+    return all(x.sharding.spec == expected(x) and len(x.sharding.device_set) == n
                for x in jax.tree.leaves(tree))
+def split(tree):
+    return sum(not x.sharding.is_fully_replicated for x in jax.tree.leaves(tree))
 print(json.dumps({
     "devices": n,
-    "params_replicated": replicated(params),
-    "state_replicated": replicated(state),
+    "params_as_planned": as_planned(params),
+    "state_as_planned": as_planned(state),
+    "split_params": split(params) > 0,
+    "split_state": split(state) > 0,
     "batch_spec": sharded["input_ids"].sharding.spec == P("data"),
     "batch_rows": sharded["input_ids"].shape[0],
     "rows_per_device": sharded["input_ids"].addressable_shards[0].data.shape[0],
@@ -56,8 +64,8 @@ def _env(devices):
     return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
 
 
-def _train(glue, out, devices, batch, optimizer):
-    args = ["--task", "sst2", "--train-size", "full", "--max-length", "16", "--epochs", "1"]
+def _train(glue, out, devices, batch, optimizer, *extra):
+    args = ["--task", "sst2", "--train-size", "full", "--max-length", "16", "--epochs", "1", *extra]
     args += ["--batch-size", str(batch), "--optimizer", optimizer, "--model", "random:tiny"]
     args += ["--data-dir", str(glue), "--out", str(out), "--no-progress", "--buckets", "12", "16"]
     done = subprocess.run(
@@ -74,11 +82,15 @@ def _train(glue, out, devices, batch, optimizer):
     return steps, json.loads((run / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("devices, batch, optimizer", [(4, 8, "adam_sls"), (8, 6, "pla_sls")])
-def test_mesh_run_matches_one_device(tmp_path, devices, batch, optimizer):
+@pytest.mark.parametrize(
+    "devices, batch, optimizer, shard",
+    [(4, 8, "adam_sls", False), (8, 6, "pla_sls", False), (4, 8, "pla_sls", True)],
+)
+def test_mesh_run_matches_one_device(tmp_path, devices, batch, optimizer, shard):
     glue = write_sst2(tmp_path / "glue", n_train=20 * batch, n_dev=24)
     one, one_summary = _train(glue, tmp_path / "one", 1, batch, optimizer)
-    many, many_summary = _train(glue, tmp_path / "many", devices, batch, optimizer)
+    extra = ["--shard-params"] if shard else []
+    many, many_summary = _train(glue, tmp_path / "many", devices, batch, optimizer, *extra)
     assert len(one) == len(many) == 20
     assert many_summary["versions"]["num_devices"] == devices
     loss = np.array([[r["loss"] for r in run] for run in (one, many)])
@@ -97,6 +109,7 @@ def test_mesh_run_matches_one_device(tmp_path, devices, batch, optimizer):
     config = {"task": "sst2", "model": "random:tiny", "train_size": None, "max_length": 16}
     config["buckets"] = [12, 16]
     config |= {"batch_size": batch, "optimizer": optimizer, "data_dir": str(glue)}
+    config["shard_params"] = shard
     check = subprocess.run(
         [sys.executable, "-c", _CHECK, json.dumps(config)],
         cwd=REPO,
@@ -110,8 +123,10 @@ def test_mesh_run_matches_one_device(tmp_path, devices, batch, optimizer):
     padded = -(-batch // devices) * devices
     assert report == {
         "devices": devices,
-        "params_replicated": True,
-        "state_replicated": True,
+        "params_as_planned": True,
+        "state_as_planned": True,
+        "split_params": shard,  # FSDP: the tiny BERT's 32-wide matrices split 4 ways
+        "split_state": shard,  # and the Adam moments with them
         "batch_spec": True,
         "batch_rows": padded,
         "rows_per_device": padded // devices,
