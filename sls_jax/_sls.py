@@ -153,7 +153,8 @@ def scale_by_sls(
       skip_searches: S, search skipping (after SaLSA's speed-up; not in the paper): while the
         last search accepted its first trial, up to S following steps take the grown step size
         without any trial (status SPEED_UP). 0 (default) searches at every step. Needs
-        ``b1 > 0`` (an unchecked step is undone from the moments after a non-finite loss).
+        ``b1 > 0`` (an unchecked step is undone from the moments after a non-finite loss) and
+        one group.
       skip_on_rise: with ``skip_searches``, also search when the minibatch loss is above the
         loss of the last searched step (True).
       search_steps: N: steps ``0..N-1`` search (with ``skip_searches`` if given), no later step
@@ -226,6 +227,12 @@ def scale_by_sls(
         raise ValueError(
             "skip_searches and search_steps need b1 > 0: a step without a trial is undone from "
             "the moments after a non-finite loss"
+        )
+    if use_skip and param_labels is not None:
+        raise ValueError(
+            "skip_searches and search_steps need one group (param_labels=None): with PLASLS's "
+            "cycle a search checks one group, while a skipped step moves them all (on Rosenbrock "
+            "a step size collapsed to the floor)"
         )
     if polyak is not None:
         _base.check_positive(polyak=polyak, polyak_max=polyak_max)
@@ -569,10 +576,6 @@ def pla_sls(
     min_step_size: float = MIN_STEP_SIZE,
     ladder: int = 1,
     has_aux: bool = False,
-    skip_searches: int = 0,
-    skip_on_rise: bool = True,
-    search_steps: int | None = None,
-    step_size_decay: optax.Schedule | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     r"""PLASLS: per-layer ADAMSLS, one step size per parameter group (paper Eq. 6-7, Alg. 1).
 

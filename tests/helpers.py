@@ -287,16 +287,6 @@ OPTIONS = (
         **_SLS,
     ),
     Spec(
-        "pla_sls_skip",
-        functools.partial(pla_sls_alternate, skip_searches=2),
-        "adam",
-        momentum=True,
-        num_groups=2,
-        base="pla_sls",
-        skips=True,
-        **_SLS,
-    ),
-    Spec(
         "adam_sls_polyak",
         adam_sls_polyak,
         "adam",

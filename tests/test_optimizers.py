@@ -475,7 +475,6 @@ ARMIJO_SPECS = [
     "pla_sls",
     "adam_sls_ladder",
     "adam_sls_skip",
-    "pla_sls_skip",
     "adam_sls_polyak",
 ]
 
@@ -1051,18 +1050,21 @@ ROSENBROCK_TOL = {
 }
 
 
-@pytest.mark.parametrize("name", ALL)
+# Options are held to the tolerances of the optimizer they modify (Spec.family).
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_converges_on_quadratic(name):
     problem = helpers.quadratic()
     final = trajectory(name, "quadratic", "float32", True, QUADRATIC_STEPS).records[-1]
-    assert float(problem.value_fn(final.new_params, batch=problem.batch(0))) < QUADRATIC_TOL[name]
+    value = float(problem.value_fn(final.new_params, batch=problem.batch(0)))
+    assert value < QUADRATIC_TOL[SPECS[name].family]
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_converges_on_rosenbrock(name):
     problem = helpers.rosenbrock()
     params, _, _ = scan_run(SPECS[name].make(), problem, 2000)
-    assert float(problem.value_fn(params, batch=problem.batch(0))) < ROSENBROCK_TOL[name]
+    value = float(problem.value_fn(params, batch=problem.batch(0)))
+    assert value < ROSENBROCK_TOL[SPECS[name].family]
 
 
 # Logistic regression, 4 minibatches of 64, 50 epochs; minimum of the full loss 0.25740 (L-BFGS).
@@ -1078,14 +1080,17 @@ LOGISTIC = {
     "pla_sls": (0.2580, 50, None),
     "salsa": (0.31, 5, 0.35),
     "salsa_no_speed_up": (0.29, 5, 0.29),
+    # The Polyak first trial from the cap 10 overshoots in the first epochs (full loss 0.693,
+    # 0.480, 0.497, 0.597, ...), then settles; final 0.25759.
+    "adam_sls_polyak": (0.2580, 1, 0.6),
 }
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_logistic_regression_loss_decreases(name):
     """Full-data loss at each epoch start: decreasing over the first epochs (all 50 for the SLS
     family, 5 for SaLSA, then below a cap), final loss below the measured threshold."""
-    threshold, monotone, cap = LOGISTIC[name]
+    threshold, monotone, cap = LOGISTIC.get(name, LOGISTIC[SPECS[name].family])
     value_fn, full = helpers.logistic_regression().value_fn, helpers.logistic_data()
     records = trajectory(name, "logistic_regression", "float32", True, LOGISTIC_STEPS).records
     points = [r.params for r in records[::4]] + [records[-1].new_params]
@@ -1181,7 +1186,7 @@ def _nan_beyond_radius(problem: helpers.Problem, factor: float):
     return value_fn
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_OPTIONS)
 def test_nan_region_mlp_loss_is_finite_again_after_one_step(name):
     """An MLP whose loss is NaN beyond 1.05 times its starting norm: the momentum steps of
     ADAMSLS and PLASLS land there (no trial evaluated them); the next update undoes that step
@@ -1538,3 +1543,5 @@ def test_cheap_search_options_validate_their_values(kwargs, pattern):
         sls_jax.adam_sls(**kwargs)
     with pytest.raises(ValueError, match="one group"):
         sls_jax.scale_by_sls(polyak=0.1, param_labels=helpers.alternate_labels)
+    with pytest.raises(ValueError, match="one group"):
+        sls_jax.scale_by_sls(skip_searches=2, param_labels=helpers.alternate_labels)
