@@ -22,7 +22,7 @@ otherwise run without dev evaluation) and the first steps' trial counts of
 Usage::
 
     .venv/bin/python benchmarks/step_cost.py                    # full CPU run (~30 min here)
-    .venv/bin/python benchmarks/step_cost.py --quick --out /tmp/x.json   # smoke run (< 2 min)
+    .venv/bin/python benchmarks/step_cost.py --quick --out /tmp/x.json   # smoke run (CI)
     .venv/bin/python benchmarks/step_cost.py --pause-pid PID    # SIGSTOP PID while timing
 
 Writes JSON to ``--out`` (default ``benchmarks/results/step_cost_cpu.json``).
@@ -53,8 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 1 encoder layer, batch 16, length 32, 3 rounds of 1 step, no memory "
-        "subprocesses, protocol counts only read from --results-dir",
+        help="smoke run (CI): the tiny random BERT (BertConfig.tiny()), batch 16, length 32, "
+        "2 rounds of 1 step, no memory subprocesses, protocol counts only read from "
+        "--results-dir; figures are not meaningful",
     )
     p.add_argument("--lengths", type=int, nargs="+", default=None, help="default 64 128")
     p.add_argument("--batch-size", type=int, default=None, help="default 32; quick 16")
@@ -137,12 +138,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     quick = args.quick
     defaults = {
         "lengths": [32] if quick else [64, 128],
-        "layers": 1 if quick else None,
+        "layers": None,
         "batch_size": 16 if quick else 32,
-        "repeats": 3 if quick else 8,
+        "repeats": 2 if quick else 8,
         "block": 1,
         "warmup": 1 if quick else 3,
-        "warmup_max": 3 if quick else 8,
+        "warmup_max": 2 if quick else 8,
         "compile_workers": 2 if quick else 1,
         "memory": not quick,
         "protocol_steps": 0 if quick else 80,
@@ -619,11 +620,17 @@ def main(argv: list[str] | None = None) -> int:
     from sls_glue.train import make_loss_fn
 
     common.COMPILE_MONITOR.register()
-    graphdef, params, rest, folder, config = common.load_model(args.layers)
+    graphdef, params, rest, folder, config = common.load_model(args.layers, tiny=args.quick)
     loss_fn = make_loss_fn(graphdef, rest, False)
     key = jax.random.key(0)
+    if folder is None:  # the tiny random model: the checkpoint only tokenizes SST-2
+        from sls_glue.checkpoint import resolve_checkpoint
+
+        tokenizer_folder = resolve_checkpoint(None)
+    else:
+        tokenizer_folder = folder
     setup = {
-        "folder": folder,
+        "folder": tokenizer_folder,
         "params": params,
         "forward": jax.jit(lambda p, b: loss_fn(p, batch=b, dropout_key=key)),
         "value_and_grad": jax.jit(

@@ -35,7 +35,9 @@ class SearchStatus(enum.IntEnum):
     NONFINITE: the loss or the gradient at the current point was NaN or inf and the last update
       could not be undone (it was a checked trial point, or already an undo): zero update,
       moments, counters and step sizes kept.
-    SPEED_UP: SaLSA only: the speed-up rule skipped the search; the step used the grown step size.
+    SPEED_UP: the search was skipped by SaLSA's speed-up rule or by search skipping
+      (``skip_searches``, ``search_steps``); no trial was made and the step used the grown step
+      size (after ``search_steps``: the last found step size times ``step_size_decay``).
     UNDONE: the loss or the gradient at the current point was NaN or inf after an unchecked step
       (the ADAMSLS/PLASLS momentum step, a SaLSA speed-up step, a skipped or failed search): the
       update is minus that step, recomputed from the state (the parameters go back to where the

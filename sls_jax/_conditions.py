@@ -131,18 +131,22 @@ def nonmonotone_armijo(
     r"""The nonmonotone Armijo condition with the Zhang-Hager reference (Zhang, Hager 2004;
     stochastic form of PoNoS, Galli, Rauhut, Schmidt, NeurIPS 2023).
 
-    :math:`Q_k = \xi Q_{k-1} + 1`, :math:`C_k = (\xi Q_{k-1} C_{k-1} + f_k(w_k)) / Q_k`
+    :math:`Q_k = \xi Q_{k-1} + 1`,
+    :math:`C_k = \max((\xi Q_{k-1} C_{k-1} + f_k(w_k)) / Q_k, f_k(w_k))`
     (:math:`Q_{-1} = 0`, so :math:`C_0 = f_0(w_0)`), and accept when
     :math:`f_k(w_k - \eta d) \le C_k - c\,\eta P`. :math:`C_k` is a weighted mean of the past
-    minibatch losses; :math:`\xi = 0` gives the monotone Armijo condition, bit for bit.
+    minibatch losses, never below the current one (the max of PoNoS: with minibatches the
+    current loss can exceed the mean of the past ones, and the plain Zhang-Hager reference then
+    rejects every trial and collapses the step size); :math:`\xi = 0` gives the monotone Armijo
+    condition, bit for bit.
 
     Returns:
       The rule and the state holding :math:`C_k, Q_k` (the update is made whether or not the
       step searches; a step at a non-finite point keeps the old state).
     """
     weight = xi * state.weight + 1.0
-    reference = (xi * state.weight * state.reference + value) / weight
-    excess = reference - value  # C_k - f_k(w_k)
+    reference = jnp.maximum((xi * state.weight * state.reference + value) / weight, value)
+    excess = reference - value  # C_k - f_k(w_k) >= 0
 
     def accept(decrease, eta):
         return decrease + excess >= c * eta * slope

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from sls_jax import _base, _conditions, _directions, _groups, _kernel
+from sls_jax import _base, _cheap, _conditions, _directions, _groups, _kernel
 from sls_jax._base import LineSearchInfo, SearchStatus, keep_or_undo_state
 from sls_jax._labels import ParamLabels, resolve_groups
 
@@ -47,6 +47,8 @@ class ScaleBySLSState(NamedTuple):
     condition: _conditions.SmoothedState | _conditions.NonmonotoneState | tuple  # rule averages
     accepted_once: jax.Array | tuple  # bool (): with first_backtrack_factor, a search accepted
     info: LineSearchInfo  # diagnostics of the last update
+    skip: _cheap.SkipState | tuple = ()  # search skipping (skip_searches > 0 or search_steps)
+    polyak_exponent: jax.Array | tuple = ()  # int32 (): remembered backtracks l_k (polyak)
 
 
 def scale_by_sls(
@@ -71,6 +73,12 @@ def scale_by_sls(
     min_step_size: float = MIN_STEP_SIZE,
     ladder: int = 1,
     has_aux: bool = False,
+    skip_searches: int = 0,
+    skip_on_rise: bool = True,
+    search_steps: int | None = None,
+    step_size_decay: optax.Schedule | None = None,
+    polyak: float | None = None,
+    polyak_max: float = 10.0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Stochastic Armijo line search with per-group step sizes (SGDSLS, ADAMSLS, PLASLS).
 
@@ -142,6 +150,24 @@ def scale_by_sls(
         same step size as the sequential search (``value_fn`` must be ``vmap``-able).
       has_aux: ``value_fn`` returns ``(loss, aux)``; the trials drop ``aux``, and ``value`` may
         be the pair that ``jax.value_and_grad(value_fn, has_aux=True)`` returned.
+      skip_searches: S, search skipping (after SaLSA's speed-up; not in the paper): while the
+        last search accepted its first trial, up to S following steps take the grown step size
+        without any trial (status SPEED_UP). 0 (default) searches at every step. Needs
+        ``b1 > 0`` (an unchecked step is undone from the moments after a non-finite loss) and
+        one group.
+      skip_on_rise: with ``skip_searches``, also search when the minibatch loss is above the
+        loss of the last searched step (True).
+      search_steps: N: steps ``0..N-1`` search (with ``skip_searches`` if given), no later step
+        does; from step N the step size is the last one found times ``step_size_decay(k - N)``
+        (line search first, then Adam with the found step size and a decay). ``None``: no end.
+      step_size_decay: an optax schedule of the steps since ``search_steps`` (e.g.
+        ``optax.linear_schedule(1.0, 0.0, n)``), multiplying the step size; needs
+        ``search_steps``. ``None``: constant 1.
+      polyak: :math:`c_p`, first trial at the PoNoS Polyak step size
+        :math:`\beta_b^{l_k} \min(\eta_{\max}, f_k(w) / (c_p P))`, :math:`l_k` the
+        remembered backtracks (see ``sls_jax._cheap``); one group only. ``None`` (default): the
+        grown stored step size.
+      polyak_max: :math:`\eta_{\max}` of the Polyak first trial (10, PoNoS's).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``. Its ``update(updates, state, params, *,
@@ -190,6 +216,28 @@ def scale_by_sls(
     min_step_size = min(min_step_size, init_step_size)
     if ladder < 1:
         raise ValueError(f"ladder must be >= 1, got {ladder}")
+    if skip_searches < 0:
+        raise ValueError(f"skip_searches must be >= 0, got {skip_searches}")
+    if search_steps is not None and search_steps < 1:
+        raise ValueError(f"search_steps must be >= 1 or None, got {search_steps}")
+    if step_size_decay is not None and search_steps is None:
+        raise ValueError("step_size_decay needs search_steps (the step the decay starts at)")
+    use_skip = skip_searches > 0 or search_steps is not None
+    if use_skip and b1 == 0.0:
+        raise ValueError(
+            "skip_searches and search_steps need b1 > 0: a step without a trial is undone from "
+            "the moments after a non-finite loss"
+        )
+    if use_skip and param_labels is not None:
+        raise ValueError(
+            "skip_searches and search_steps need one group (param_labels=None): with PLASLS's "
+            "cycle a search checks one group, while a skipped step moves them all (on Rosenbrock "
+            "a step size collapsed to the floor)"
+        )
+    if polyak is not None:
+        _base.check_positive(polyak=polyak, polyak_max=polyak_max)
+        if param_labels is not None:
+            raise ValueError("polyak (the Polyak first trial) needs one group (param_labels=None)")
     use_adam = preconditioner == "adam"
     use_momentum = b1 > 0.0
     use_first = first_backtrack_factor is not None
@@ -212,6 +260,8 @@ def scale_by_sls(
             condition=condition,
             accepted_once=jnp.zeros([], bool) if use_first else (),
             info=_base.empty_info(dtype),
+            skip=_cheap.init_skip(dtype, init_step_size, num_labels) if use_skip else (),
+            polyak_exponent=jnp.zeros([], jnp.int32) if polyak is not None else (),
         )
 
     def update_fn(
@@ -262,7 +312,28 @@ def scale_by_sls(
         pnorm = jnp.sum(jnp.where(sched.searched, pnorm_label, 0.0))
         grown = state.step_sizes * growth_factor
         start = grown[sched.ref]
+        if polyak is not None:
+            power = jnp.power(jnp.asarray(backtrack_factor, dtype), state.polyak_exponent)
+            start = (power * _cheap.polyak_step_size(value, pnorm, polyak, polyak_max)).astype(
+                dtype
+            )
         search = finite & (value != 0.0) & (pnorm >= _base.MIN_PNORM)
+        if use_skip:
+            run_search = _cheap.skip_decision(
+                state.skip,
+                value,
+                state.count,
+                max_skips=skip_searches,
+                on_rise=skip_on_rise,
+                search_steps=search_steps,
+            )
+            if search_steps is not None:
+                after = state.skip.last_step_sizes
+                if step_size_decay is not None:
+                    after = after * step_size_decay(state.count - search_steps)
+                late = state.count >= search_steps
+                grown = jnp.where(late, after, grown).astype(dtype)
+            search = search & run_search
 
         # Acceptance rule.
         condition = state.condition
@@ -303,7 +374,10 @@ def scale_by_sls(
             max_trials=max_trials,
             ladder=ladder,
         )
-        step_sizes = jnp.where(sched.searched, result.step_size, grown).astype(dtype)
+        searched = sched.searched
+        if use_skip or polyak is not None:  # no trial: the grown step size, not the first trial's
+            searched = searched & search
+        step_sizes = jnp.where(searched, result.step_size, grown).astype(dtype)
         if smooth:
             took = sched.searched & result.accepted
             condition = _conditions.smoothed_update(
@@ -312,10 +386,13 @@ def scale_by_sls(
         groups, step_sizes = _groups.advance(state.groups, sched, step_sizes, merge_threshold)
         step_sizes = jnp.maximum(step_sizes, min_step_size).astype(dtype)
 
+        status = _base.search_status(search, result.accepted)
+        if use_skip:
+            status = jnp.where(run_search, status, SearchStatus.SPEED_UP).astype(jnp.int32)
         info = LineSearchInfo(
             num_evaluations=result.num_evaluations,
             num_backtracks=result.num_backtracks,
-            status=_base.search_status(search, result.accepted),
+            status=status,
             searched_group=sched.group,
             decrease=result.decrease,
             sufficient_decrease=(c * result.last_trial_step_size * pnorm).astype(dtype),
@@ -329,6 +406,27 @@ def scale_by_sls(
             condition=condition,
             accepted_once=state.accepted_once | result.accepted if use_first else (),
             info=info,
+            skip=(
+                _cheap.skip_update(
+                    state.skip,
+                    search,
+                    result.accepted,
+                    result.num_evaluations,
+                    value,
+                    step_sizes,
+                )
+                if use_skip
+                else ()
+            ),
+            polyak_exponent=(
+                jnp.where(
+                    search,
+                    jnp.maximum(state.polyak_exponent + result.num_backtracks - 1, 0),
+                    state.polyak_exponent,
+                ).astype(jnp.int32)
+                if polyak is not None
+                else ()
+            ),
         )
 
         # A non-finite loss or gradient must not poison the state. After a momentum step (never
@@ -371,7 +469,10 @@ def scale_by_sls(
         """Whether the last update was a momentum step the state determines (not an undo)."""
         if not use_momentum:
             return jnp.zeros([], bool)
-        return (state.count > 0) & (state.info.status <= SearchStatus.SKIPPED)
+        last = state.info.status
+        return (state.count > 0) & (
+            (last <= SearchStatus.SKIPPED) | (last == SearchStatus.SPEED_UP)
+        )
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -389,6 +490,8 @@ def sgd_sls(
     min_step_size: float = MIN_STEP_SIZE,
     ladder: int = 1,
     has_aux: bool = False,
+    polyak: float | None = None,
+    polyak_max: float = 10.0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""SGDSLS: SGD direction with the Armijo line search of Vaswani et al. 2019 (paper Eq. 1-2).
 
@@ -429,6 +532,12 @@ def adam_sls(
     min_step_size: float = MIN_STEP_SIZE,
     ladder: int = 1,
     has_aux: bool = False,
+    skip_searches: int = 0,
+    skip_on_rise: bool = True,
+    search_steps: int | None = None,
+    step_size_decay: optax.Schedule | None = None,
+    polyak: float | None = None,
+    polyak_max: float = 10.0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""ADAMSLS: Adam direction with an Armijo line search on the whole network (paper Eq. 3, 5).
 

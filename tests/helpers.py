@@ -197,10 +197,37 @@ class Spec:
     momentum: bool  # the applied step uses m_hat (differs from the accepted trial point)
     num_groups: int  # groups on a two-leaf problem
     ladder: int = 1  # trials per value_fn call (the ladder option)
+    base: str = ""  # the public optimizer an option modifies ("" for a public one)
+    skips: bool = False  # search skipping: steps without a trial (SPEED_UP) store grown sizes
+    polyak: bool = False  # first trial polyak_max * b**l (Polyak start with its cap binding)
+
+    @property
+    def family(self) -> str:
+        """The public optimizer whose measured tolerances apply (itself, or its base)."""
+        return self.base or self.name
 
 
 def pla_sls_alternate(**kwargs):
     return sls_jax.pla_sls(alternate_labels, **kwargs)
+
+
+#: Cap of the Polyak first trial of ``adam_sls_polyak`` in runs (PoNoS's eta_max).
+POLYAK_MAX = 10.0
+
+
+def adam_sls_polyak(**kwargs):
+    """ADAMSLS with the Polyak first trial whose cap ``polyak_max`` always binds (``c_p = 1e-6``).
+
+    Given ``init_step_size``, the cap is ``init_step_size * growth``: the first trial of step 0
+    is the grown step size, as in the paper's search, so the single-update hand computations
+    hold. Otherwise (runs) the cap is :data:`POLYAK_MAX`, so that searches backtrack. Later
+    first trials are ``cap * backtrack**l`` with ``l`` the remembered backtracks.
+    """
+    if "init_step_size" in kwargs:
+        cap = kwargs["init_step_size"] * kwargs.get("growth_factor", GROWTH)
+    else:
+        cap = POLYAK_MAX
+    return _adam_sls_reference(polyak=1e-6, polyak_max=cap, **kwargs)
 
 
 # The suite's hand computations follow the reference search (one reduction factor throughout);
@@ -246,6 +273,27 @@ OPTIONS = (
         momentum=True,
         num_groups=1,
         ladder=3,
+        base="adam_sls",
+        **_SLS,
+    ),
+    Spec(
+        "adam_sls_skip",
+        functools.partial(_adam_sls_reference, skip_searches=2),
+        "adam",
+        momentum=True,
+        num_groups=1,
+        base="adam_sls",
+        skips=True,
+        **_SLS,
+    ),
+    Spec(
+        "adam_sls_polyak",
+        adam_sls_polyak,
+        "adam",
+        momentum=True,
+        num_groups=1,
+        base="adam_sls",
+        polyak=True,
         **_SLS,
     ),
     Spec(
@@ -254,6 +302,7 @@ OPTIONS = (
         "identity",
         momentum=False,
         num_groups=1,
+        base="sgd_sls",
         **_SLS,
     ),
     Spec(
@@ -263,6 +312,7 @@ OPTIONS = (
         momentum=True,
         num_groups=1,
         ladder=4,
+        base="salsa",
         **_SALSA,
     ),
 )
