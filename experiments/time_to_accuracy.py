@@ -11,9 +11,12 @@ at or above the target, as
   step at each padded length, which includes compiling the step, counts as the median of the
   run's other steps at that length; evaluation time is left out, it is the same for every
   optimizer);
-* passes: loss evaluations up to that step, a machine-independent cost: one forward and backward
-  pass per step for the gradient plus the line search's extra forward passes (``num_evaluations``
-  of the step records; 0 for Adam).
+* cost: the same in Adam steps, machine-independent: each step counts 1 (its gradient, like an
+  Adam step) plus ``--forward-cost`` for each of the line search's extra forward passes
+  (``num_evaluations`` of the step records; none for Adam). The default 0.25 is the ratio of a
+  forward pass to an Adam step on MiniLM-L6, batch 32, length 64, measured interleaved on a
+  quiet CPU (``benchmarks/README.md``, step cost: forward 0.250, and adam_sls at one
+  evaluation 1.242 against this model's 1.25); at length 128 it is 0.315.
 
 A second pair of columns uses the target less one binomial standard error of the target
 accuracy on the dev set, ``sqrt(p (1 - p) / n_dev)``: the dev set's own sampling noise, so that
@@ -26,7 +29,7 @@ last one the whole dev set.
 
 Seconds are wall times on the machine that ran each run; on a shared machine they carry the
 contention of the moment (see the table's median seconds per step), so compare them with care;
-steps and passes do not depend on the machine.
+steps and cost do not depend on the machine.
 
 Usage (from the repository root)::
 
@@ -35,7 +38,7 @@ Usage (from the repository root)::
         --out results/time_to_accuracy --seed 0
 
 Writes ``<out>/table.md`` and ``<out>/figures/time_to_accuracy.png`` (per task: dev accuracy
-against steps and against seconds, the target as a horizontal line).
+against steps, seconds and cost, the target as a horizontal line).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "cumulative_passes",
+    "cumulative_cost",
     "cumulative_seconds",
     "eval_points",
     "first_reach",
@@ -127,11 +130,18 @@ def cumulative_seconds(records: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.cumsum(times)
 
 
-def cumulative_passes(records: Sequence[dict[str, Any]]) -> np.ndarray:
-    """Loss evaluations after each step, int64 ``(len(records),)``: 1 gradient pass per step
-    plus the step's extra forward passes (``num_evaluations``, 0 when absent as for Adam)."""
-    per_step = [1 + int(r.get("num_evaluations", 0)) for r in records]
-    return np.cumsum(np.array(per_step, dtype=np.int64))
+def cumulative_cost(records: Sequence[dict[str, Any]], forward_cost: float = 0.25) -> np.ndarray:
+    """Cost in Adam steps after each step, float64 ``(len(records),)``: per step 1 (the
+    gradient) plus ``forward_cost`` times its extra forward passes (``num_evaluations``, 0 when
+    absent, as for Adam).
+
+    Raises:
+      ValueError: ``forward_cost`` is negative.
+    """
+    if forward_cost < 0:
+        raise ValueError(f"forward_cost must be >= 0, got {forward_cost}")
+    per_step = [1 + forward_cost * int(r.get("num_evaluations", 0)) for r in records]
+    return np.cumsum(np.array(per_step, dtype=np.float64))
 
 
 def first_reach(points: Sequence[tuple[int, float]], target: float) -> int | None:
@@ -185,19 +195,22 @@ def _at(cumulative: np.ndarray, steps: int | None) -> float | None:
 
 
 def time_to_target_rows(
-    runs: Sequence[dict[str, Any]], target: dict[str, Any], metric: str = "dev_accuracy"
+    runs: Sequence[dict[str, Any]],
+    target: dict[str, Any],
+    metric: str = "dev_accuracy",
+    forward_cost: float = 0.25,
 ) -> list[dict[str, Any]]:
-    """For each run of one task: steps, seconds and passes to ``target`` and to target - se.
+    """For each run of one task: steps, seconds and cost to ``target`` and to target - se.
 
     Each row: ``label``, ``final``, ``best`` (over all its evaluations), ``steps``/``seconds``/
-    ``passes`` (None when not reached) and the same with suffix ``_se`` for the lowered target,
+    ``cost`` (None when not reached) and the same with suffix ``_se`` for the lowered target,
     and ``median_step_s``.
     """
     rows = []
     for run in runs:
         points = eval_points(run, metric)
         seconds = cumulative_seconds(run["records"])
-        passes = cumulative_passes(run["records"])
+        cost = cumulative_cost(run["records"], forward_cost)
         row: dict[str, Any] = {
             "label": run["label"],
             "final": run["final"].get(metric, math.nan),
@@ -208,7 +221,7 @@ def time_to_target_rows(
             steps = first_reach(points, level)
             row["steps" + suffix] = steps
             row["seconds" + suffix] = _at(seconds, steps)
-            row["passes" + suffix] = _at(passes, steps)
+            row["cost" + suffix] = _at(cost, steps)
         rows.append(row)
     return rows
 
@@ -223,18 +236,26 @@ def _label_runs(runs: list[dict[str, Any]]) -> None:
         r["label"] = f"{r['folder']}/{r['optimizer']}" if shared else r["optimizer"]
 
 
-def _cell(steps: Any, seconds: Any, passes: Any) -> str:
+def _cell(steps: Any, seconds: Any, cost: Any) -> str:
     if steps is None:
         return "not reached | - | -"
-    return f"{steps} | {seconds:.0f} | {passes:.0f}"
+    return f"{steps} | {seconds:.0f} | {cost:.1f}"
 
 
 def markdown(
     rows_by_task: dict[str, list[dict[str, Any]]],
     target_by_task: dict[str, dict[str, Any]],
     metric: str,
+    forward_cost: float = 0.25,
 ) -> str:
-    lines = [f"# Steps and seconds to the best tuned-Adam {metric}", ""]
+    lines = [
+        f"# Steps and seconds to the best tuned-Adam {metric}",
+        "",
+        f"Cost in Adam steps: 1 per step plus {forward_cost} per extra forward pass of the line "
+        "search. Seconds: this machine's training time, compiling steps counted at the run's "
+        "median (noisy on a shared machine; see the median seconds per step).",
+        "",
+    ]
     for task, rows in rows_by_task.items():
         t = target_by_task[task]
         lines += [
@@ -242,15 +263,15 @@ def markdown(
             f"target - SE {t['value'] - t['se']:.4f} (SE {t['se']:.4f} on "
             f"{t['dev_examples']} dev examples)",
             "",
-            "| run | final | best | steps to target | seconds | passes | steps to target - SE | "
-            "seconds | passes | median s / step |",
+            "| run | final | best | steps to target | seconds | cost (Adam steps) | "
+            "steps to target - SE | seconds | cost (Adam steps) | median s / step |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in sorted(rows, key=lambda r: r["label"]):
             lines.append(
                 f"| {r['label']} | {r['final']:.4f} | {r['best']:.4f} | "
-                f"{_cell(r['steps'], r['seconds'], r['passes'])} | "
-                f"{_cell(r['steps_se'], r['seconds_se'], r['passes_se'])} | "
+                f"{_cell(r['steps'], r['seconds'], r['cost'])} | "
+                f"{_cell(r['steps_se'], r['seconds_se'], r['cost_se'])} | "
                 f"{r['median_step_s']:.2f} |"
             )
         lines.append("")
@@ -262,6 +283,7 @@ def plot(
     target_by_task: dict[str, dict[str, Any]],
     path: pathlib.Path,
     metric: str,
+    forward_cost: float = 0.25,
 ) -> None:
     import matplotlib
 
@@ -269,7 +291,7 @@ def plot(
     import matplotlib.pyplot as plt
 
     tasks = list(runs_by_task)
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 3.6 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), 3, figsize=(16, 3.6 * len(tasks)), squeeze=False)
     for i, task in enumerate(tasks):
         t = target_by_task[task]
         for run in sorted(runs_by_task[task], key=lambda r: r["label"]):
@@ -277,10 +299,17 @@ def plot(
             steps = np.array([0] + [s for s, _ in points])
             values = [math.nan] + [v for _, v in points]
             seconds = np.concatenate([[0.0], cumulative_seconds(run["records"])])
+            cost = np.concatenate([[0.0], cumulative_cost(run["records"], forward_cost)])
             style = "--" if run["optimizer"].startswith("adam_lr") else "-"
             axes[i, 0].plot(steps[1:], values[1:], style, marker="o", ms=3, label=run["label"])
             axes[i, 1].plot(seconds[steps][1:], values[1:], style, marker="o", ms=3)
-        for ax, xlabel in zip(axes[i], ("training steps", "training seconds (this machine)")):
+            axes[i, 2].plot(cost[steps][1:], values[1:], style, marker="o", ms=3)
+        xlabels = (
+            "training steps",
+            "training seconds (this machine, shared)",
+            f"cost in Adam steps (forward pass = {forward_cost})",
+        )
+        for ax, xlabel in zip(axes[i], xlabels):
             ax.axhline(t["value"], color="k", lw=0.8)
             ax.axhline(t["value"] - t["se"], color="k", lw=0.8, ls=":")
             ax.set_xlabel(xlabel)
@@ -301,6 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=pathlib.Path, required=True)
     parser.add_argument("--seed", type=int, default=None, help="only this seed (default: all)")
     parser.add_argument("--metric", default="dev_accuracy")
+    parser.add_argument(
+        "--forward-cost",
+        type=float,
+        default=0.25,
+        help="a forward pass in Adam steps (0.25: MiniLM-L6, batch 32, length 64)",
+    )
     parser.add_argument("--no-figure", action="store_true")
     args = parser.parse_args(argv)
 
@@ -318,11 +353,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if r["task"] in target_by_task:
             runs_by_task.setdefault(r["task"], []).append(r)
     rows_by_task = {
-        task: time_to_target_rows(task_runs, target_by_task[task], args.metric)
+        task: time_to_target_rows(task_runs, target_by_task[task], args.metric, args.forward_cost)
         for task, task_runs in sorted(runs_by_task.items())
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    text = markdown(rows_by_task, target_by_task, args.metric)
+    text = markdown(rows_by_task, target_by_task, args.metric, args.forward_cost)
     (args.out / "table.md").write_text(text)
     print(text)
     if not args.no_figure:
@@ -331,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             target_by_task,
             args.out / "figures" / "time_to_accuracy.png",
             args.metric,
+            args.forward_cost,
         )
     return 0
 

@@ -75,9 +75,12 @@ def test_cumulative_seconds_replace_compiling_steps_by_medians():
     assert tta.cumulative_seconds(_records([32], [7.0])).tolist() == [7.0]
 
 
-def test_cumulative_passes_count_gradient_and_line_search_forwards():
-    assert tta.cumulative_passes(SEARCH).tolist() == [4, 6, 9, 11]
-    assert tta.cumulative_passes(ADAM).tolist() == [1, 2, 3, 4]
+def test_cumulative_cost_counts_forwards_at_their_share_of_an_adam_step():
+    assert tta.cumulative_cost(SEARCH, 0.25).tolist() == [1.75, 3.0, 4.5, 5.75]
+    assert tta.cumulative_cost(SEARCH, 0.0).tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert tta.cumulative_cost(ADAM, 0.25).tolist() == [1.0, 2.0, 3.0, 4.0]
+    with pytest.raises(ValueError, match="forward_cost must be >= 0"):
+        tta.cumulative_cost(SEARCH, -1.0)
 
 
 def test_eval_points_merge_epoch_and_step_evaluations(folders):
@@ -96,7 +99,7 @@ def test_target_is_the_best_finished_reference_run(folders):
     assert target["se"] == pytest.approx(math.sqrt(0.8 * 0.2 / 100))  # 0.04
 
 
-def test_rows_give_steps_seconds_and_passes_to_target(folders):
+def test_rows_give_steps_seconds_and_cost_to_target(folders):
     ref, other = folders
     runs = tta.load_folder(ref) + tta.load_folder(other)
     tta._label_runs(runs)
@@ -104,12 +107,12 @@ def test_rows_give_steps_seconds_and_passes_to_target(folders):
     rows = {r["label"]: r for r in tta.time_to_target_rows(runs, target)}
     search = rows["adam_sls"]
     # 0.80 first reached at step 4 (0.81); 0.76 (target - SE) at step 1 (0.77).
-    assert (search["steps"], search["seconds"], search["passes"]) == (4, 8.0, 11.0)
-    assert (search["steps_se"], search["seconds_se"], search["passes_se"]) == (1, 2.0, 4.0)
+    assert (search["steps"], search["seconds"], search["cost"]) == (4, 8.0, 5.75)
+    assert (search["steps_se"], search["seconds_se"], search["cost_se"]) == (1, 2.0, 1.75)
     assert search["best"] == 0.81
     adam = rows["adam_lr0.0001"]
     # Adam's compiling first step (5 s) counts as 1 s: 4 s after 4 steps.
-    assert (adam["steps"], adam["seconds"], adam["passes"]) == (4, 4.0, 4.0)
+    assert (adam["steps"], adam["seconds"], adam["cost"]) == (4, 4.0, 4.0)
     assert adam["steps_se"] == 4  # 0.70 after epoch 1 is below 0.76
     assert rows["adam_lr0.0002"]["steps"] is None and rows["adam_lr0.0002"]["steps_se"] == 2
     assert rows["salsa"]["steps"] is None and rows["salsa"]["steps_se"] is None
@@ -121,7 +124,7 @@ def test_main_writes_table_and_figure(folders, tmp_path):
     assert tta.main(["--reference", str(ref), "--runs", str(other), "--out", str(out)]) == 0
     table = (out / "table.md").read_text()
     assert "## SST-2: target 0.8000 (adam_lr0.0001, final); target - SE 0.7600" in table
-    assert "| adam_sls | 0.8100 | 0.8100 | 4 | 8 | 11 | 1 | 2 | 4 | 2.00 |" in table
+    assert "| adam_sls | 0.8100 | 0.8100 | 4 | 8 | 5.8 | 1 | 2 | 1.8 | 2.00 |" in table
     assert "| salsa | 0.7000 | 0.7000 | not reached | - | - | not reached | - | - |" in table
     assert (out / "figures" / "time_to_accuracy.png").stat().st_size > 0
 
