@@ -34,10 +34,19 @@ class Variant:
     settings: dict[str, Any]
 
 
-def parse_args(description: str, default_out: str, variants: Sequence[Variant]) -> Any:
+def parse_args(
+    description: str,
+    default_out: str,
+    variants: Sequence[Variant],
+    tasks: Sequence[str] = TASKS,
+    argv: Sequence[str] | None = None,
+) -> Any:
+    """The command line of a variant script; ``tasks`` is the default of ``--tasks``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", default=default_out, help=f"experiment folder ({default_out})")
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="subset, in run order")
+    parser.add_argument(
+        "--tasks", nargs="+", default=list(tasks), help=f"subset, in run order ({' '.join(tasks)})"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
         "--variants",
@@ -55,7 +64,7 @@ def parse_args(description: str, default_out: str, variants: Sequence[Variant]) 
         default=os.environ.get("SLS_GLUE_COMPILATION_CACHE", "~/.cache/sls_glue/xla"),
         help="persistent XLA compilation cache folder, '' to disable",
     )
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def run_variants(args: Any, variants: Sequence[Variant], **base_fields: Any) -> int:

@@ -129,7 +129,8 @@ class TrainConfig:
     pla_groups: int | str = _field(
         10,
         "PLASLS parameter groups: a number (at most encoder layers + 2, so 10 is 8 on the "
-        "6-layer MiniLM) or 'qkv'",
+        "6-layer MiniLM), 'qkv' (query, key, value, the rest) or 'layers' (one group per "
+        "encoder layer, the embeddings with the first, the head with the last)",
         "--pla-groups",
     )
     adam_learning_rate: float = _field(
@@ -270,15 +271,17 @@ def _train_size(text: str) -> int | None:
 
 
 def _pla_groups(text: str) -> int | str:
-    """``--pla-groups``: a positive number of groups, or ``qkv``."""
-    if text == "qkv":
+    """``--pla-groups``: a positive number of groups, ``qkv`` or ``layers``."""
+    if text in ("qkv", "layers"):
         return text
     try:
         groups = int(text)
     except ValueError:
         groups = 0
     if groups < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'qkv', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number or 'qkv' (or 'layers'), got {text!r}"
+        )
     return groups
 
 
@@ -330,7 +333,7 @@ _METAVARS = {
     "optimizer_kwargs": "JSON",
     "model": "PATH|NAME",
     "data_dir": "PATH",
-    "pla_groups": "N|qkv",
+    "pla_groups": "N|qkv|layers",
     "buckets": "LENGTH",
     "dropout_rate": "RATE",
 }

@@ -49,6 +49,7 @@ from sls_glue.sharding import (
     sync_processes,
     writer_decides,
 )
+from sls_jax._labels import path_to_str
 
 log = logging.getLogger("sls_glue")
 
@@ -64,6 +65,7 @@ __all__ = [
     "make_loss_fn",
     "make_optimizer",
     "make_train_step",
+    "per_layer_param_labels",
     "read_examples",
     "register_optimizer",
     "resolve_pooling",
@@ -103,10 +105,43 @@ def _adam_schedule(config: TrainConfig, total_steps: int) -> optax.Schedule:
     )
 
 
+def per_layer_param_labels(num_layers: int) -> Any:
+    """Label function for one PLASLS group per encoder layer (``--pla-groups layers``).
+
+    Labels are ints ``0 .. num_layers - 1``: the encoder layer's index; the embeddings share
+    group 0 with the first layer, the classifier head (and pooler) group ``num_layers - 1``
+    with the last. The paper's group-count ablation (Kenneweg et al. 2023, Fig. 9) compares
+    such splits; :func:`sls_glue.groups.bert_param_labels` gives the embeddings and the head
+    groups of their own.
+
+    Raises:
+      ValueError (when the returned function is called): a parameter in an encoder layer at or
+        beyond ``num_layers``.
+    """
+
+    def label(path: tuple[Any, ...], _: Any) -> int:
+        name = path_to_str(path)
+        if name.startswith(("classifier", "pooler")):
+            return num_layers - 1
+        parts = name.split("/")
+        if len(parts) > 2 and parts[0] == "encoder" and parts[1] == "layers":
+            layer = int(parts[2])
+            if layer >= num_layers:
+                raise ValueError(
+                    f"parameter '{name}' is in encoder layer {layer}, beyond {num_layers}"
+                )
+            return layer
+        return 0  # embeddings
+
+    return lambda params: jax.tree_util.tree_map_with_path(label, params)
+
+
 def _pla_labels(config: TrainConfig, params: Any) -> Any:
     if config.pla_groups == "qkv":
         return qkv_param_labels
     layers = len(params["encoder"]["layers"])
+    if config.pla_groups == "layers":
+        return per_layer_param_labels(layers)
     groups = min(int(config.pla_groups), layers + 2)  # MiniLM-L6: 10 -> 8 groups
     return bert_param_labels(layers, groups)
 
