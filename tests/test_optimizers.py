@@ -1400,14 +1400,19 @@ def test_nonmonotone_rule_with_xi_zero_is_the_armijo_condition_bit_for_bit():
     out = {}
     for xi in (None, 0.0, 0.8):
         opt = sls_jax.adam_sls(nonmonotone=xi)
+
+        @jax.jit
+        def step(params, state, batch, opt=opt):
+            value, grad = jax.value_and_grad(problem.value_fn)(params, batch=batch)
+            updates, state = opt.update(
+                grad, state, params, value=value, value_fn=problem.value_fn, batch=batch
+            )
+            return optax.apply_updates(params, updates), state
+
         state = opt.init(problem.params)
         params, trials = problem.params, []
         for k in range(20):
-            value, grad = jax.value_and_grad(problem.value_fn)(params, batch=problem.batch(k))
-            updates, state = opt.update(
-                grad, state, params, value=value, value_fn=problem.value_fn, batch=problem.batch(k)
-            )
-            params = optax.apply_updates(params, updates)
+            params, state = step(params, state, problem.batch(k))
             trials.append(int(state.info.num_evaluations))
         out[xi] = (params, trials)
     chex.assert_trees_all_equal(out[None][0], out[0.0][0])
