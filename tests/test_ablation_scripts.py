@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.tiny_glue import write_sst2
+from tests.tiny_glue import run_experiment_script, write_sst2
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -26,21 +24,6 @@ def _module(name):
     finally:
         sys.path.pop(0)
     return module
-
-
-def _run(glue, *args):
-    tiny = ["--model", "random:tiny", "--train-size", "64", "--epochs", "1", "--seeds", "0"]
-    tiny += ["--data-dir", str(glue), "--compilation-cache", ""]
-    done = subprocess.run(
-        [sys.executable, *args, *tiny],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def _summary(out, name):
@@ -82,7 +65,7 @@ def test_variants_name_the_paper_ablation_settings():
 def test_ablation_scripts_run_record_groups_and_batch_sizes(tmp_path):
     glue = write_sst2(tmp_path / "glue", n_train=64, n_dev=16)
     out = tmp_path / "groups"
-    _run(
+    run_experiment_script(
         glue,
         "experiments/pla_groups.py",
         "--out",
@@ -98,7 +81,7 @@ def test_ablation_scripts_run_record_groups_and_batch_sizes(tmp_path):
     assert "| pla_sls_qkv |" in (out / "table.md").read_text()
 
     out = tmp_path / "batch"
-    printed = _run(
+    printed = run_experiment_script(
         glue,
         "experiments/pla_batch_size.py",
         "--out",

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from tests.tiny_glue import write_sst2
+from tests.tiny_glue import run_experiment_script, write_sst2
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _run(glue: pathlib.Path, *args: str) -> str:
-    tiny = ["--model", "random:tiny", "--train-size", "64", "--epochs", "1", "--seeds", "0"]
-    tiny += ["--data-dir", str(glue), "--compilation-cache", ""]
-    done = subprocess.run(
-        [sys.executable, *args, *tiny],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 @pytest.mark.slow
@@ -35,7 +19,7 @@ def test_variant_scripts_record_the_setting_and_resume(tmp_path):
     glue = write_sst2(tmp_path / "glue", n_train=64, n_dev=16)
     out = tmp_path / "c"
     args = ["experiments/armijo_constant.py", "--out", str(out), "--tasks", "sst2"]
-    printed = _run(glue, *args, "--variants", "adam_sls_c0.5", "adam_sls_c0.1")
+    printed = run_experiment_script(glue, *args, "--variants", "adam_sls_c0.5", "adam_sls_c0.1")
     # The order asked for is the order run.
     assert printed.index("adam_sls_c0.5 seed 0") < printed.index("adam_sls_c0.1 seed 0")
     for name, c in (("adam_sls_c0.5", 0.5), ("adam_sls_c0.1", 0.1)):
@@ -43,13 +27,13 @@ def test_variant_scripts_record_the_setting_and_resume(tmp_path):
         assert summary["config"]["optimizer_kwargs"] == {"c": c}
         assert summary["pooling"] == "cls"  # random:tiny has no sentence-transformers files
     stamp = (out / "SST-2" / "adam_sls_c0.5" / "seed0" / "summary.json").stat().st_mtime_ns
-    _run(glue, *args, "--variants", "adam_sls_c0.5")  # finished: skipped
+    run_experiment_script(glue, *args, "--variants", "adam_sls_c0.5")  # finished: skipped
     assert (out / "SST-2" / "adam_sls_c0.5" / "seed0" / "summary.json").stat().st_mtime_ns == stamp
     table = (out / "table.md").read_text()
     assert "| adam_sls_c0.1 |" in table and "| adam_sls_c0.5 |" in table
 
     sweep = tmp_path / "lr"
-    _run(
+    run_experiment_script(
         glue,
         "experiments/adam_lr_sweep.py",
         "--out",

@@ -8,12 +8,15 @@ a positive word occurs in them, so a model can learn them. Rows come from
 
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TINY", "tiny_cli", "tiny_config", "write_sst2"]
+__all__ = ["TINY", "run_experiment_script", "tiny_cli", "tiny_config", "write_sst2"]
 
 _POSITIVE = ["good", "great", "fine", "lovely", "warm", "funny"]
 _NEGATIVE = ["bad", "dull", "poor", "boring", "cold", "weak"]
@@ -60,3 +63,20 @@ def tiny_cli(glue_dir: str | pathlib.Path, out: str | pathlib.Path, *extra: str)
     args = ["--task", "sst2", "--train-size", "full", "--max-length", "32", "--batch-size", "8"]
     args += ["--epochs", "1", "--model", "random:tiny", "--data-dir", str(glue_dir)]
     return [*args, "--out", str(out), "--no-progress", "--compilation-cache", "", *extra]
+
+
+def run_experiment_script(glue: str | pathlib.Path, *args: str) -> str:
+    """Runs ``python *args`` (an experiment script and its flags) from the repository root on a
+    tiny random BERT (64 examples of ``glue``, 1 epoch, seed 0); asserts exit 0, returns stdout."""
+    tiny = ["--model", "random:tiny", "--train-size", "64", "--epochs", "1", "--seeds", "0"]
+    tiny += ["--data-dir", str(glue), "--compilation-cache", ""]
+    done = subprocess.run(
+        [sys.executable, *args, *tiny],
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
