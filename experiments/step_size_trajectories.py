@@ -21,37 +21,28 @@ Writes ``<out>/table.md`` and ``<out>/figures/step_sizes.png``.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import pathlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from time_to_accuracy import load_folder  # noqa: E402
+
 __all__ = ["epoch_means", "group_mean_step_sizes", "load_runs", "main"]
 
 
 def load_runs(folders: Sequence[pathlib.Path], seed: int | None = None) -> list[dict[str, Any]]:
-    """Finished runs of the folders, each summary with ``records`` (``steps.jsonl``) and ``folder``.
+    """Finished runs of the folders, in folder order (:func:`time_to_accuracy.load_folder`:
+    each summary with ``records`` from ``steps.jsonl``, ``path`` and ``folder``).
 
     Raises:
       FileNotFoundError: a folder does not exist.
     """
-    runs = []
-    for folder in folders:
-        if not folder.is_dir():
-            raise FileNotFoundError(f"experiment folder {folder} does not exist")
-        for path in sorted(folder.glob("*/*/seed*/summary.json")):
-            summary = json.loads(path.read_text())
-            if summary.get("status", "finished") != "finished":
-                continue
-            if seed is not None and summary["seed"] != seed:
-                continue
-            lines = (path.parent / "steps.jsonl").read_text().splitlines()
-            summary["records"] = [json.loads(x) for x in lines if x.strip()]
-            summary["folder"] = folder.name
-            runs.append(summary)
-    return runs
+    return [run for folder in folders for run in load_folder(folder, seed)]
 
 
 def group_mean_step_sizes(records: Sequence[dict[str, Any]]) -> np.ndarray:
