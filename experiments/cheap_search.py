@@ -9,7 +9,10 @@ MiniLM-L6 with the checkpoint's mean pooling). Rows:
   without a trial after a search that accepted its first trial; a search whenever the
   minibatch loss is above the last searched step's);
 * ``adam_sls_skip3_polyak``: the same skipping with the PoNoS Polyak first trial
-  (``polyak=0.1``, memory of the backtracks) instead of the grown stored step size.
+  (``polyak=0.1``, memory of the backtracks) instead of the grown stored step size;
+* ``adam_sls_c0.5_skip3_fb0.5``: ``adam_sls_skip3_fb0.5`` with the Armijo constant c = 0.5
+  (SaLSA's), under which ADAMSLS left the chance plateau on QNLI and MRPC
+  (``results/armijo_constant``).
 
 Resumable; seed 0 of every task first.
 
@@ -36,6 +39,11 @@ VARIANTS = [
         {"optimizer_kwargs": {"polyak": 0.1, "skip_searches": 3}},
     ),
     Variant("adam_sls_paper", "adam_sls", {"optimizer_kwargs": {}}),
+    Variant(
+        "adam_sls_c0.5_skip3_fb0.5",
+        "adam_sls",
+        {"optimizer_kwargs": {"c": 0.5, "first_backtrack_factor": 0.5, "skip_searches": 3}},
+    ),
 ]
 
 if __name__ == "__main__":
