@@ -144,7 +144,7 @@ class Checkpoints:
                 raise
             # Written by a version whose state had other empty fields (``()`` placeholders of
             # options that are off): match the arrays by their paths instead.
-            return step, self._restore_by_path(step, like), self._restore_step(step)["meta"]
+            return step, self._restore_by_path(step, like), dict(self._restore_step(step)["meta"])
         return step, restored["state"], dict(restored["meta"])
 
     def _restore_step(self, step: int, abstract: Any = None) -> Any:
