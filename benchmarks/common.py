@@ -25,7 +25,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 
 #: Optimizers of the step-cost benchmark, in table order.
-OPTIMIZER_NAMES = ("adam", "sgd_sls", "adam_sls", "pla_sls", "salsa", "optax_bt", "adam_sls_cheap")
+OPTIMIZER_NAMES = ("adam", "sgd_sls", "adam_sls", "pla_sls", "salsa", "optax_bt", "adam_sls_skip")
 #: Optimizers of the GLUE small protocol (experiments/glue_small.sh).
 PROTOCOL_OPTIMIZERS = ("adam", "sgd_sls", "adam_sls", "pla_sls", "salsa")
 
@@ -469,27 +469,13 @@ def _adam_sls_fb05(cfg, total_steps, params):
     return sls_jax.adam_sls(first_backtrack_factor=0.5, **cfg.optimizer_kwargs)
 
 
-def _adam_sls_cheap(cfg, total_steps, params):
-    """The cheaper-search candidate of ``experiments/cheap_search.py``.
-
-    ``adam_sls(c=0.5, first_backtrack_factor=0.5, skip_searches=3)`` (row
-    ``adam_sls_c0.5_skip3_fb0.5``): SaLSA's Armijo constant, the halving first search, and up
-    to 3 steps without a trial after a search that accepted its first trial.
-    """
-    import sls_jax
-
-    kwargs = {"c": 0.5, "first_backtrack_factor": 0.5, "skip_searches": 3}
-    return sls_jax.adam_sls(**{**kwargs, **cfg.optimizer_kwargs})
-
-
 def register_extra_optimizers() -> None:
-    """Adds ``optax_bt``, ``adam_sls_fb05``, ``adam_sls_cheap`` to ``sls_glue.train.OPTIMIZERS``."""
+    """Adds ``optax_bt`` and ``adam_sls_fb05`` to ``sls_glue.train.OPTIMIZERS``."""
     from sls_glue.train import OPTIMIZERS, register_optimizer
 
     extra = {
         "optax_bt": _optax_bt,
         "adam_sls_fb05": _adam_sls_fb05,
-        "adam_sls_cheap": _adam_sls_cheap,
     }
     for name, factory in extra.items():
         if name not in OPTIMIZERS:
@@ -500,8 +486,8 @@ def build_optimizer(name: str, params: Any, total_steps: int = 80):
     """The optimizer ``name`` exactly as the GLUE harness builds it (``make_optimizer``).
 
     ``adam``: the harness's Adam (2e-5, warm-up + cosine); ``pla_sls``: the harness's groups
-    (min(10, layers + 2)); ``optax_bt``, ``adam_sls_fb05``, ``adam_sls_cheap``: see
-    :func:`register_extra_optimizers`.
+    (min(10, layers + 2)); ``adam_sls_skip``: :func:`sls_jax.adam_sls_skip`; ``optax_bt`` and
+    ``adam_sls_fb05``: see :func:`register_extra_optimizers`.
     """
     from sls_glue.train import TrainConfig, make_optimizer
 

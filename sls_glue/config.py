@@ -71,7 +71,8 @@ class TrainConfig:
     )
     optimizer: str = _field(
         "adam_sls",
-        "optimizer: adam (lr 2e-5, warm-up + cosine), sgd_sls, adam_sls, pla_sls, salsa, or a "
+        "optimizer: adam (lr 2e-5, warm-up + cosine), sgd_sls, adam_sls, pla_sls, salsa, "
+        "adam_sls_skip (search skipping, c = 0.5), or a "
         "name added with sls_glue.train.register_optimizer",
         "--optimizer",
     )

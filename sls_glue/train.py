@@ -154,11 +154,12 @@ OPTIMIZERS: dict[str, OptimizerFactory] = {
         _adam_schedule(cfg, total), **cfg.optimizer_kwargs
     ),
     "sgd_sls": lambda cfg, total, params: sls_jax.sgd_sls(**cfg.optimizer_kwargs),
-    # The paper's search: one reduction factor from the first step on (sls_jax.adam_sls defaults
-    # to a cheaper first search; --optimizer-kwargs '{"first_backtrack_factor": 0.5}' selects it).
+    # The paper's search: one reduction factor from the first step on (sls_jax.adam_sls's
+    # default; --optimizer-kwargs '{"first_backtrack_factor": 0.5}' selects the cheaper start).
     "adam_sls": lambda cfg, total, params: sls_jax.adam_sls(
         **{"first_backtrack_factor": None, **cfg.optimizer_kwargs}
     ),
+    "adam_sls_skip": lambda cfg, total, params: sls_jax.adam_sls_skip(**cfg.optimizer_kwargs),
     "pla_sls": lambda cfg, total, params: sls_jax.pla_sls(
         _pla_labels(cfg, params), **cfg.optimizer_kwargs
     ),

@@ -20,7 +20,8 @@ Problems:
 The registry of optimizers for the common suite (``tests/test_optimizers.py``) and the case
 tests (``tests/test_cases.py``): :data:`SPECS` maps a name to a :class:`Spec` (the factory and
 the constants a hand computation needs); :data:`PUBLIC` names every public optimizer with the
-paper's settings, :data:`OPTIONS` the same optimizers with the ladder and nonmonotone options.
+paper's settings, :data:`OPTIONS` the same optimizers with the options (ladder, skipping, Polyak
+start, nonmonotone) and :func:`sls_jax.adam_sls_skip`.
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ OPTIONS = (
         **_SLS,
     ),
     Spec(
-        "adam_sls_skip",
+        "adam_sls_skip2",
         functools.partial(_adam_sls_reference, skip_searches=2),
         "adam",
         momentum=True,
@@ -285,6 +286,16 @@ OPTIONS = (
         base="adam_sls",
         skips=True,
         **_SLS,
+    ),
+    Spec(  # the public alias (c = 0.5, skip_searches=3) with the reference first search
+        "adam_sls_skip",
+        functools.partial(sls_jax.adam_sls_skip, first_backtrack_factor=None),
+        "adam",
+        momentum=True,
+        num_groups=1,
+        base="adam_sls",
+        skips=True,
+        **{**_SLS, "c": 0.5},
     ),
     Spec(
         "adam_sls_polyak",

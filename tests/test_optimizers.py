@@ -474,6 +474,7 @@ ARMIJO_SPECS = [
     "adam_sls_b1_0",
     "pla_sls",
     "adam_sls_ladder",
+    "adam_sls_skip2",
     "adam_sls_skip",
     "adam_sls_polyak",
 ]
@@ -1466,6 +1467,34 @@ def test_search_skipping_follows_its_rule_and_steps_with_the_grown_step_size(on_
             since += 1
         params, state = new_params, new_state
     assert skipped >= 10
+
+
+def test_adam_sls_skip_is_adam_sls_with_its_settings_and_takes_adam_sls_keywords():
+    """sls_jax.adam_sls_skip() runs exactly as adam_sls(c=0.5, first_backtrack_factor=0.5,
+    skip_searches=3) (bitwise, 30 steps of the minibatch logistic regression, with skipped
+    steps among them); a keyword given replaces its setting (c=0.1 gives adam_sls(c=0.1, ...));
+    a keyword adam_sls does not take raises TypeError naming it."""
+    problem = helpers.logistic_regression()
+
+    def run(opt):
+        step = make_step(opt, problem.value_fn, jit=True)
+        params, state, out = problem.params, opt.init(problem.params), []
+        for k in range(30):
+            params, state, _, _ = step(params, state, problem.batch(k))
+            out.append((flat64(params), float(state.step_sizes[0]), int(state.info.status)))
+        return out
+
+    settings = {"c": 0.5, "first_backtrack_factor": 0.5, "skip_searches": 3}
+    assert sls_jax._sls.SKIP_SETTINGS == settings
+    for overrides in ({}, {"c": 0.1}):
+        got = run(sls_jax.adam_sls_skip(**overrides))
+        want = run(sls_jax.adam_sls(**{**settings, **overrides}))
+        for (p, eta, status), (p_ref, eta_ref, status_ref) in zip(got, want):
+            np.testing.assert_array_equal(p, p_ref)
+            assert (eta, status) == (eta_ref, status_ref)
+        assert sum(status == SearchStatus.SPEED_UP for _, _, status in got) >= 5
+    with pytest.raises(TypeError, match="skip_search"):
+        sls_jax.adam_sls_skip(skip_search=2)
 
 
 @pytest.mark.parametrize("decay", [None, "linear"])

@@ -39,7 +39,9 @@ def glue_dir(tmp_path_factory):
     return write_sst2(tmp_path_factory.mktemp("glue"), n_train=16, n_dev=12)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd_sls", "adam_sls", "pla_sls", "salsa"])
+@pytest.mark.parametrize(
+    "optimizer", ["adam", "sgd_sls", "adam_sls", "pla_sls", "salsa", "adam_sls_skip"]
+)
 def test_two_steps(tmp_path, glue_dir, optimizer, caplog):
     config = tiny_config(glue_dir, optimizer=optimizer)
     with caplog.at_level("INFO", logger="sls_glue"):
