@@ -30,8 +30,9 @@
 #   2. GLUE small protocol, float32 matmuls (JAX_DEFAULT_MATMUL_PRECISION=highest), <= 240 s per
 #      process (SUITE_GLUE_TIMEOUT); full protocol on the H200: 40 runs in 165 s with the default
 #      SUITE_GLUE_XLA_FLAGS, none finished within 240 s without them
-#   3. step_cost.py: 6 optimizers + forward, lengths 64 and 128, no RSS (<= 150 s): on the H200
-#      only length 64 fits (XLA compiles 6-15 s per optimizer and length), 128 is cut
+#   3. step_cost.py: 7 optimizers (adam_sls_skip among them) + forward, length 64, blocks of 4
+#      steps (block means for search skipping), no RSS (<= 150 s): on the H200 only length 64
+#      fitted with 6 optimizers (XLA compiles 6-15 s per optimizer and length)
 #   4. vs_pytorch.py --jax-only: adam, adam_sls, salsa, length 64 (<= 60 s; 54 s on the H200)
 # Whole suite on the H200: 490 s (protocol step cut at 240 s); the timeouts bound it near 10 min.
 # Outputs under $OUT: device.txt, step_cost.json, vs_pytorch_jax.json, glue_small.tar.gz (runs,
@@ -46,7 +47,7 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT" "$WORK/logs"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 QUICK=()
-STEP=(--no-memory --protocol-steps 0 --first-steps 10)
+STEP=(--no-memory --protocol-steps 0 --first-steps 10 --lengths 64 --block 4)
 if [ -n "${SUITE_QUICK:-}" ]; then
   QUICK=(--quick)
   STEP=(--no-memory --protocol-steps 0 --first-steps 0)
