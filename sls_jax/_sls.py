@@ -566,14 +566,20 @@ def adam_sls_skip(**kwargs: Any) -> optax.GradientTransformationExtraArgs:
     (the first search halves the step size per trial) and ``skip_searches=3`` (after a search
     that accepted its first trial, up to 3 steps take the grown step size with no trial; a
     step whose minibatch loss is above the last searched step's searches). Not a method of the
-    paper: on the small GLUE protocol (MiniLM-L6, mean pooling, seed 0) it made 0.91-1.09
-    value_fn evaluations per step against ADAMSLS's 1.98-2.08, with dev accuracy at or above
-    ADAMSLS's on SST-2, MRPC, QNLI and MNLI; per step it cost 1.06x / 1.12x an Adam step on
-    the CPU at sequence length 64 / 128 (``benchmarks/README.md``).
+    paper; sources: ADAMSLS (paper Eq. 3, 5), the skipping after SaLSA's speed-up (Kenneweg et
+    al., ACDSA 2024), see ``sls_jax._cheap``. On the small GLUE protocol (MiniLM-L6, mean
+    pooling; seeds 0-2 on SST-2 and MRPC, seed 0 on QNLI and MNLI) it made 0.90-1.09 value_fn
+    evaluations per step against ADAMSLS's 1.98-2.09, with dev accuracy at or above ADAMSLS's
+    on all four tasks; per step it cost 1.06x / 1.12x an Adam step on the CPU at sequence
+    length 64 / 128 (``results/cheap_search/README.md``, ``benchmarks/README.md``).
 
     Args:
       **kwargs: any keyword of :func:`adam_sls`; given ones replace the settings above
         (:data:`SKIP_SETTINGS`).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; the call convention, state (step sizes of
+      shape ``(1,)`` in the loss's float dtype) and ``info`` are those of :func:`adam_sls`.
 
     Raises:
       TypeError: a keyword :func:`adam_sls` does not take.
