@@ -579,7 +579,8 @@ def adam_sls_skip(**kwargs: Any) -> optax.GradientTransformationExtraArgs:
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; the call convention, state (step sizes of
-      shape ``(1,)`` in the loss's float dtype) and ``info`` are those of :func:`adam_sls`.
+      shape ``(1,)``, float32, or float64 with ``jax_enable_x64``) and ``info`` are those of
+      :func:`adam_sls`.
 
     Raises:
       TypeError: a keyword :func:`adam_sls` does not take.
