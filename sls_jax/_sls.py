@@ -568,8 +568,9 @@ def adam_sls_skip(**kwargs: Any) -> optax.GradientTransformationExtraArgs:
     step whose minibatch loss is above the last searched step's searches). Not a method of the
     paper; sources: ADAMSLS (paper Eq. 3, 5), the skipping after SaLSA's speed-up (Kenneweg et
     al., ACDSA 2024), see ``sls_jax._cheap``. On the small GLUE protocol (MiniLM-L6, mean
-    pooling; seeds 0-2 on SST-2 and MRPC, seed 0 on QNLI and MNLI) it made 0.90-1.09 value_fn
-    evaluations per step against ADAMSLS's 1.98-2.09, with dev accuracy at or above ADAMSLS's
+    pooling; seeds 0-2 on SST-2, MRPC and QNLI, seed 0 on MNLI) it made 0.92-1.06 value_fn
+    evaluations per step (task means; 0.90-1.20 per run) against ADAMSLS's 1.98-2.09, with dev
+    accuracy at or above ADAMSLS's
     on all four tasks; per step it cost 1.06x / 1.12x an Adam step on the CPU at sequence
     length 64 / 128 (``results/cheap_search/README.md``, ``benchmarks/README.md``).
 
