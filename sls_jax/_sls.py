@@ -570,9 +570,9 @@ def adam_sls_skip(**kwargs: Any) -> optax.GradientTransformationExtraArgs:
     al., ACDSA 2024), see ``sls_jax._cheap``. On the small GLUE protocol (MiniLM-L6, mean
     pooling; seeds 0-2 on SST-2, MRPC and QNLI, seed 0 on MNLI) it made 0.92-1.06 value_fn
     evaluations per step (task means; 0.90-1.20 per run) against ADAMSLS's 1.98-2.09, with dev
-    accuracy at or above ADAMSLS's
-    on all four tasks; per step it cost 1.06x / 1.12x an Adam step on the CPU at sequence
-    length 64 / 128 (``results/cheap_search/README.md``, ``benchmarks/README.md``).
+    accuracy at or above ADAMSLS's on all four tasks; per step it cost 1.06x / 1.12x an Adam
+    step on the CPU at sequence length 64 / 128 (``results/cheap_search/README.md``,
+    ``benchmarks/README.md``).
 
     Args:
       **kwargs: any keyword of :func:`adam_sls`; given ones replace the settings above
