@@ -473,13 +473,10 @@ def register_extra_optimizers() -> None:
     """Adds ``optax_bt`` and ``adam_sls_fb05`` to ``sls_glue.train.OPTIMIZERS``."""
     from sls_glue.train import OPTIMIZERS, register_optimizer
 
-    extra = {
-        "optax_bt": _optax_bt,
-        "adam_sls_fb05": _adam_sls_fb05,
-    }
-    for name, factory in extra.items():
-        if name not in OPTIMIZERS:
-            register_optimizer(name, factory)
+    if "optax_bt" not in OPTIMIZERS:
+        register_optimizer("optax_bt", _optax_bt)
+    if "adam_sls_fb05" not in OPTIMIZERS:
+        register_optimizer("adam_sls_fb05", _adam_sls_fb05)
 
 
 def build_optimizer(name: str, params: Any, total_steps: int = 80):
