@@ -97,3 +97,69 @@ def test_ablation_scripts_run_record_groups_and_batch_sizes(tmp_path):
     assert "samples.png" in printed
     steps = (out / "SST-2" / "pla_sls_bs16" / "seed0" / "steps.jsonl").read_text().splitlines()
     assert np.isfinite([json.loads(x)["loss"] for x in steps]).all()
+
+
+def _write_pla_run(path, step_sizes, searched, **kwargs):
+    path.mkdir(parents=True)
+    lines = [
+        json.dumps({"step": k, "step_sizes": s, "searched_group": g})
+        for k, (s, g) in enumerate(zip(step_sizes, searched))
+    ]
+    (path / "steps.jsonl").write_text("\n".join(lines) + "\n")
+    return {"task": "SST-2", "optimizer": "pla_sls", "seed": 0, "config": kwargs}
+
+
+def test_merge_scan_finds_the_smallest_step_size_and_a_dropped_group(tmp_path):
+    merge = _module("merge_threshold")
+    assert [v.settings["optimizer_kwargs"]["merge_threshold"] for v in merge.VARIANTS] == [
+        0.0,
+        1e-12,
+        1e-8,
+    ]
+    # 3 groups, searched 0, 1, 2, 0, 1, 2: no merge; smallest 2e-9 at step 4, group 1.
+    sizes = [[1e-3, 1e-3, 1e-3], [5e-4, 1e-3, 1e-3], [5e-4, 3e-6, 1e-3]]
+    sizes += [[5e-4, 3e-6, 2e-4], [4e-4, 2e-9, 2e-4], [4e-4, 2e-9, 1e-4]]
+    kept = merge.scan_run(
+        tmp_path / "kept", _write_pla_run(tmp_path / "kept", sizes, [0, 1, 2, 0, 1, 2])
+    )
+    assert kept["merged"] is False and kept["merge_threshold"] == 1e-12
+    assert (kept["smallest_step_size"], kept["at_step"], kept["group"]) == (2e-9, 4, 1)
+    assert [merge.same_as(kept, lam) for lam in merge.THRESHOLDS] == [True, True, False]
+    # Group 1 leaves the cycle after step 4 (merged into group 2): 0, 2, 0, 2 afterwards.
+    summary = _write_pla_run(
+        tmp_path / "merged",
+        [*sizes, [4e-4, 1e-4, 1e-4], [4e-4, 1e-4, 1e-4]],
+        [0, 1, 2, 0, 1, 2, 0, 2],
+        optimizer_kwargs={"merge_threshold": 1e-8},
+    )
+    merged = merge.scan_run(tmp_path / "merged", summary)
+    assert merged["merged"] is True and merged["merge_threshold"] == 1e-8
+    assert not any(merge.same_as(merged, lam) for lam in merge.THRESHOLDS)
+    table = merge.scan_table([kept, merged])
+    assert "λ=0: 1/2, λ=1e-12: 1/2, λ=1e-08: 0/2" in table
+    assert "| 2e-09 (4, 1) | no | yes | yes | no |" in table
+
+
+@pytest.mark.slow
+def test_merge_threshold_script_runs_a_row_and_scans_it(tmp_path):
+    glue = write_sst2(tmp_path / "glue", n_train=64, n_dev=16)
+    out = tmp_path / "merge"
+    script = "experiments/merge_threshold.py"
+    run_experiment_script(
+        glue,
+        script,
+        "run",
+        "--out",
+        str(out),
+        "--tasks",
+        "sst2",
+        "--variants",
+        "pla_sls_merge1e-08",
+    )
+    summary = _summary(out, "pla_sls_merge1e-08")
+    assert summary["config"]["optimizer_kwargs"] == {"c": 0.1, "merge_threshold": 1e-8}
+    (row,) = _module("merge_threshold").scan([out])
+    assert row["merge_threshold"] == 1e-8 and row["steps"] == summary["steps"]
+    steps = (out / "SST-2" / "pla_sls_merge1e-08" / "seed0" / "steps.jsonl").read_text()
+    smallest = min(min(json.loads(x)["step_sizes"]) for x in steps.splitlines())
+    assert row["smallest_step_size"] == smallest
