@@ -146,6 +146,19 @@ def _pla_labels(config: TrainConfig, params: Any) -> Any:
     return bert_param_labels(layers, groups)
 
 
+def _two_phase(config: TrainConfig, total_steps: int) -> optax.GradientTransformationExtraArgs:
+    """The paper's future work (Section VII): line search first, then Adam with its step size.
+
+    ``adam_sls_skip`` for the first epoch's steps (``search_steps``, overridable through
+    ``--optimizer-kwargs``), then no more trials: Adam with the last step size found, decayed
+    to 0 by a cosine over the remaining steps.
+    """
+    kwargs = dict(config.optimizer_kwargs)
+    n = int(kwargs.pop("search_steps", -(-total_steps // config.epochs)))
+    decay = optax.cosine_decay_schedule(1.0, max(total_steps - n, 1))
+    return sls_jax.adam_sls_skip(search_steps=n, step_size_decay=decay, **kwargs)
+
+
 #: Optimizer factories ``(config, total_steps, params) -> transformation``. Hyperparameters not
 #: in the config are the libraries' defaults (optax.adam; sls_jax, the paper's values). Line
 #: searches get ``value``/``value_fn`` from the train step; other transformations ignore them.
@@ -160,6 +173,7 @@ OPTIMIZERS: dict[str, OptimizerFactory] = {
         **{"first_backtrack_factor": None, **cfg.optimizer_kwargs}
     ),
     "adam_sls_skip": lambda cfg, total, params: sls_jax.adam_sls_skip(**cfg.optimizer_kwargs),
+    "adam_sls_two_phase": lambda cfg, total, params: _two_phase(cfg, total),
     "pla_sls": lambda cfg, total, params: sls_jax.pla_sls(
         _pla_labels(cfg, params), **cfg.optimizer_kwargs
     ),

@@ -69,6 +69,26 @@ def test_two_steps(tmp_path, glue_dir, optimizer, caplog):
     assert not (tmp_path / "checkpoints").exists()  # removed once the run finished
 
 
+def test_two_phase_searches_the_first_epoch_then_decays_the_found_step_size(tmp_path, glue_dir):
+    """adam_sls_two_phase, 3 epochs of 2 steps: steps 0-1 search, steps 2-5 make no trial and
+    take the last found step size times a cosine over 4 steps, 1, 0.854, 0.5, 0.146."""
+    config = tiny_config(glue_dir, optimizer="adam_sls_two_phase", epochs=3)
+    summary = train_and_evaluate(config, tmp_path)
+    records = [json.loads(x) for x in (tmp_path / "steps.jsonl").read_text().splitlines()]
+    assert summary["status"] == "finished" and len(records) == 6
+    assert all(r["num_evaluations"] >= 1 for r in records[:2])
+    assert [r["num_evaluations"] for r in records[2:]] == [0, 0, 0, 0]
+    found = records[1]["step_sizes"][0]
+    decay = 0.5 * (1 + np.cos(np.pi * np.arange(4) / 4))
+    np.testing.assert_allclose([r["step_sizes"][0] for r in records[2:]], found * decay, rtol=1e-6)
+    assert summary["value_fn_evaluations"] == sum(r["num_evaluations"] for r in records)
+    # search_steps from --optimizer-kwargs replaces the first epoch's.
+    longer = dataclasses.replace(config, optimizer_kwargs={"search_steps": 4})
+    train_and_evaluate(longer, tmp_path / "longer")
+    lines = (tmp_path / "longer" / "steps.jsonl").read_text().splitlines()
+    assert [json.loads(x)["num_evaluations"] >= 1 for x in lines][3:] == [True, False, False]
+
+
 def test_finished_run_is_skipped(tmp_path, glue_dir):
     config = tiny_config(glue_dir, optimizer="adam")
     first = train_and_evaluate(config, tmp_path)
