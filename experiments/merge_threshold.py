@@ -28,6 +28,7 @@ Results: ``results/merge_threshold/``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import pathlib
 import sys
@@ -37,10 +38,12 @@ from typing import Any
 import numpy as np
 from variant_grid import Variant, parse_args, run_variants
 
+import sls_jax
+
 C = 0.1  # the paper's Armijo constant
 THRESHOLDS = (0.0, 1e-12, 1e-8)
-#: pla_sls's own default lambda (sls_jax.pla_sls), for runs whose kwargs do not set it.
-DEFAULT_THRESHOLD = 1e-12
+#: sls_jax.pla_sls's own default lambda, for runs whose kwargs do not set it.
+DEFAULT_THRESHOLD = inspect.signature(sls_jax.pla_sls).parameters["merge_threshold"].default
 VARIANTS = [
     Variant(
         f"pla_sls_merge{lam:g}",
@@ -51,7 +54,7 @@ VARIANTS = [
 ]
 
 
-def scan_run(path: pathlib.Path, summary: dict[str, Any]) -> dict[str, Any]:
+def scan_run(summary: dict[str, Any]) -> dict[str, Any]:
     """One row of the scan: the run's smallest step size and whether a merge happened.
 
     ``merged`` is True when some group was searched in the cycle before the last one but not in
@@ -59,7 +62,9 @@ def scan_run(path: pathlib.Path, summary: dict[str, Any]) -> dict[str, Any]:
     False for runs of at most 2 groups (never merged); ``None`` when the run had fewer than two
     cycles to judge from.
     """
-    records = [json.loads(x) for x in (path / "steps.jsonl").read_text().splitlines()]
+    from sls_glue.report import step_records
+
+    records = step_records(summary)  # summary["path"]: the run folder
     sizes = np.array([r["step_sizes"] for r in records], dtype=float)  # (steps, groups)
     step, group = np.unravel_index(int(np.argmin(sizes)), sizes.shape)
     searched = [r["searched_group"] for r in records if r["searched_group"] >= 0]
@@ -75,7 +80,7 @@ def scan_run(path: pathlib.Path, summary: dict[str, Any]) -> dict[str, Any]:
         "task": summary["task"],
         "optimizer": summary["optimizer"],
         "seed": summary["seed"],
-        "path": str(path),
+        "path": str(summary["path"]),
         "steps": len(records),
         "groups": num_groups,
         "merge_threshold": float(kwargs.get("merge_threshold", DEFAULT_THRESHOLD)),
@@ -91,9 +96,7 @@ def scan(folders: Sequence[str | pathlib.Path]) -> list[dict[str, Any]]:
     from sls_glue.report import load_runs
 
     runs = [r for folder in folders for r in load_runs(folder)]
-    return [
-        scan_run(pathlib.Path(r["path"]), r) for r in runs if r["optimizer"].startswith("pla_sls")
-    ]
+    return [scan_run(r) for r in runs if r["optimizer"].startswith("pla_sls")]
 
 
 def same_as(row: dict[str, Any], lam: float) -> bool:

@@ -9,19 +9,15 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from sls_glue.report import step_records
+
 __all__ = ["plot_experiment"]
-
-
-def _steps(run: dict[str, Any]) -> list[dict[str, Any]]:
-    path = pathlib.Path(run["path"]) / "steps.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
@@ -62,7 +58,7 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
         for opt in optimizers:
             sel = [r for r in task_runs if _label(r) == opt]
             width = max(1, sel[0]["steps_per_epoch"] // 4)
-            curves = [_smooth(np.array([s["loss"] for s in _steps(r)]), width) for r in sel]
+            curves = [_smooth(np.array([s["loss"] for s in step_records(r)]), width) for r in sel]
             n = min(len(c) for c in curves)
             stack = np.stack([c[:n] for c in curves])
             mean = stack.mean(0)
@@ -98,7 +94,7 @@ def plot_experiment(out: str | pathlib.Path, runs: Sequence[dict[str, Any]]) -> 
 
         for opt in optimizers:
             sel = sorted((r for r in task_runs if _label(r) == opt), key=lambda r: r["seed"])
-            steps = _steps(sel[0])
+            steps = step_records(sel[0])
             sizes = np.array([s["step_sizes"] for s in steps])
             fig, ax = plt.subplots(figsize=(6, 4))
             for g in range(sizes.shape[1]):

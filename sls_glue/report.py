@@ -20,7 +20,14 @@ import numpy as np
 from sls_glue import run_log
 from sls_glue.config import config_from_dict, flag_of, run_identity
 
-__all__ = ["PAPER_ORDER", "load_runs", "load_summaries", "markdown_table", "write_report"]
+__all__ = [
+    "PAPER_ORDER",
+    "load_runs",
+    "load_summaries",
+    "markdown_table",
+    "step_records",
+    "write_report",
+]
 
 #: Row order of tables and legends: the paper's, then any other optimizer by name.
 PAPER_ORDER = ("adam", "sgd_sls", "adam_sls", "pla_sls", "salsa")
@@ -45,6 +52,12 @@ def load_summaries(out: str | pathlib.Path) -> list[dict[str, Any]]:
 def load_runs(out: str | pathlib.Path) -> list[dict[str, Any]]:
     """The finished runs under ``out`` (failed, diverged and unfinished ones left out)."""
     return [r for r in load_summaries(out) if r["status"] == run_log.FINISHED]
+
+
+def step_records(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``steps.jsonl`` records of a run from :func:`load_summaries` (by its ``path``)."""
+    path = pathlib.Path(run["path"]) / "steps.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _variant(run: dict[str, Any]) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def _write_pla_run(path, step_sizes, searched, **kwargs):
         for k, (s, g) in enumerate(zip(step_sizes, searched))
     ]
     (path / "steps.jsonl").write_text("\n".join(lines) + "\n")
-    return {"task": "SST-2", "optimizer": "pla_sls", "seed": 0, "config": kwargs}
+    return {"task": "SST-2", "optimizer": "pla_sls", "seed": 0, "config": kwargs, "path": path}
 
 
 def test_merge_scan_finds_the_smallest_step_size_and_a_dropped_group(tmp_path):
@@ -119,9 +119,7 @@ def test_merge_scan_finds_the_smallest_step_size_and_a_dropped_group(tmp_path):
     # 3 groups, searched 0, 1, 2, 0, 1, 2: no merge; smallest 2e-9 at step 4, group 1.
     sizes = [[1e-3, 1e-3, 1e-3], [5e-4, 1e-3, 1e-3], [5e-4, 3e-6, 1e-3]]
     sizes += [[5e-4, 3e-6, 2e-4], [4e-4, 2e-9, 2e-4], [4e-4, 2e-9, 1e-4]]
-    kept = merge.scan_run(
-        tmp_path / "kept", _write_pla_run(tmp_path / "kept", sizes, [0, 1, 2, 0, 1, 2])
-    )
+    kept = merge.scan_run(_write_pla_run(tmp_path / "kept", sizes, [0, 1, 2, 0, 1, 2]))
     assert kept["merged"] is False and kept["merge_threshold"] == 1e-12
     assert (kept["smallest_step_size"], kept["at_step"], kept["group"]) == (2e-9, 4, 1)
     assert [merge.same_as(kept, lam) for lam in merge.THRESHOLDS] == [True, True, False]
@@ -132,7 +130,7 @@ def test_merge_scan_finds_the_smallest_step_size_and_a_dropped_group(tmp_path):
         [0, 1, 2, 0, 1, 2, 0, 2],
         optimizer_kwargs={"merge_threshold": 1e-8},
     )
-    merged = merge.scan_run(tmp_path / "merged", summary)
+    merged = merge.scan_run(summary)
     assert merged["merged"] is True and merged["merge_threshold"] == 1e-8
     assert not any(merge.same_as(merged, lam) for lam in merge.THRESHOLDS)
     table = merge.scan_table([kept, merged])
