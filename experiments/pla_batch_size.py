@@ -19,12 +19,13 @@ accuracy and training loss against examples processed).
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any
 
 import numpy as np
 from variant_grid import Variant, parse_args, run_variants
+
+from sls_glue import report
 
 C = 0.1  # the paper's Armijo constant
 BATCH_SIZES = (8, 16, 32, 64)
@@ -67,12 +68,7 @@ def plot_samples(out: pathlib.Path) -> pathlib.Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = []
-    for path in sorted(out.glob("*/*/seed*/summary.json")):
-        summary = json.loads(path.read_text())
-        if summary.get("status", "finished") == "finished":
-            lines = (path.parent / "steps.jsonl").read_text().splitlines()
-            runs.append((summary, [json.loads(x) for x in lines if x.strip()]))
+    runs = [(run, report.step_records(run)) for run in report.load_runs(out)]
     if not runs:
         return None
     tasks = sorted({s["task"] for s, _ in runs})

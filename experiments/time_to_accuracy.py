@@ -44,13 +44,14 @@ against steps, seconds and cost, the target as a horizontal line).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from sls_glue import report
 
 __all__ = [
     "cumulative_cost",
@@ -76,19 +77,11 @@ def load_folder(folder: pathlib.Path, seed: int | None = None) -> list[dict[str,
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"experiment folder {folder} does not exist")
-    runs = []
-    for path in sorted(folder.glob("*/*/seed*/summary.json")):
-        summary = json.loads(path.read_text())
-        if summary.get("status", "finished") != "finished":
-            continue
-        if seed is not None and summary["seed"] != seed:
-            continue
-        steps = path.parent / "steps.jsonl"
-        summary["records"] = [json.loads(x) for x in steps.read_text().splitlines() if x.strip()]
-        summary["path"] = str(path.parent)
-        summary["folder"] = folder.name
-        runs.append(summary)
-    return runs
+    runs = [r for r in report.load_runs(folder) if seed is None or r["seed"] == seed]
+    for run in runs:
+        run["records"] = report.step_records(run)
+        run["folder"] = folder.name
+    return sorted(runs, key=lambda r: r["path"])
 
 
 def eval_points(summary: dict[str, Any], metric: str = "dev_accuracy") -> list[tuple[int, float]]:
