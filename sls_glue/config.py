@@ -70,9 +70,10 @@ class TrainConfig:
         "--train-size",
     )
     optimizer: str = _field(
-        "adam_sls",
-        "optimizer: adam (lr 2e-5, warm-up + cosine), sgd_sls, adam_sls, pla_sls, salsa, "
-        "adam_sls_skip (search skipping, c = 0.5), adam_sls_two_phase (adam_sls_skip for the "
+        "adam_sls_skip",
+        "optimizer: adam_sls_skip (the recommended line search: ADAMSLS with search skipping, "
+        "c = 0.5), the paper's adam (lr 2e-5, warm-up + cosine), sgd_sls, adam_sls, pla_sls, "
+        "salsa (their published settings), adam_sls_two_phase (adam_sls_skip for the "
         "first epoch, then Adam with the step size found, cosine decay), or a "
         "name added with sls_glue.train.register_optimizer",
         "--optimizer",

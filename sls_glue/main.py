@@ -1,8 +1,9 @@
 """Command line: ``sls-glue [run] [flags]`` fine-tunes; ``sls-glue plot OUT`` redraws a report.
 
-With no arguments it runs the quick default: SST-2 small (500 examples), ``adam_sls``, one seed,
-the offline MiniLM-L6, 5 epochs, into ``runs/default``. The run flags and their defaults come
-from :class:`sls_glue.config.TrainConfig` (``sls-glue run --help``).
+With no arguments it runs the quick default: SST-2 small (500 examples), ``adam_sls_skip`` (the
+recommended line search), one seed, the offline MiniLM-L6, 5 epochs, into ``runs/default``.
+The run flags and their defaults come from :class:`sls_glue.config.TrainConfig`
+(``sls-glue run --help``).
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def test_every_run_flag_shows_its_default(capsys):
         ("--batch-size", "32"),
         ("--max-length", "256"),
         ("--train-size", "500"),
-        ("--optimizer", "adam_sls"),
+        ("--optimizer", "adam_sls_skip"),
         ("--buckets", "32 64 128 256"),
         ("--checkpoint-every", "200"),
         ("--pla-groups", "10"),
@@ -253,7 +253,7 @@ def test_bad_input_leaves_no_files(tmp_path, glue_dir):
         train_and_evaluate(tiny_config(glue_dir, optimizer="lbfgs"), tmp_path / "c")
     with pytest.raises(ValueError, match="--epochs must be at least 1, got 0"):
         train_and_evaluate(tiny_config(glue_dir, epochs=0), tmp_path / "d")
-    with pytest.raises(ValueError, match="'adam_sls' rejects --optimizer-kwargs.*bogus"):
+    with pytest.raises(ValueError, match="'adam_sls_skip' rejects --optimizer-kwargs.*bogus"):
         train_and_evaluate(tiny_config(glue_dir, optimizer_kwargs={"bogus": 1}), tmp_path / "e")
     assert not any(tmp_path.rglob("*"))
 
