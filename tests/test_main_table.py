@@ -110,3 +110,13 @@ def test_committed_main_table_is_what_the_committed_runs_give():
         "results/main_table.md is stale: run "
         "`.venv/bin/python experiments/main_table.py --results results --out results/main_table.md`"
     )
+
+
+def test_readme_shows_the_committed_main_table():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    committed = (root / "results" / "main_table.md").read_text()
+    accuracy = committed.split("\n\n")[1]  # the first table, after its heading
+    assert accuracy.startswith("| optimizer |")
+    assert accuracy in (root / "README.md").read_text(), (
+        "README.md's main table differs from results/main_table.md; paste the latter's first table"
+    )
