@@ -74,19 +74,26 @@ def _by_task_seed(runs: Sequence[dict[str, Any]], optimizer: str) -> dict[str, d
 
 
 def tuned_adam(
-    results: pathlib.Path, select_seed: int = 0
+    results: pathlib.Path,
+    select_seed: int = 0,
+    loaded: dict[str, list[dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, dict[int, dict]], dict[str, float]]:
     """Per task, the sweep's runs at the peak learning rate that is best on ``select_seed``.
 
     Returns ``(runs[task][seed], learning_rate[task])``; a task without a run on ``select_seed``
-    is left out. Ties go to the smaller learning rate.
+    is left out. Ties go to the smaller learning rate. ``loaded`` maps folder names to runs
+    already read (:func:`gather` passes its own), so no folder is read twice.
     """
+    loaded = {} if loaded is None else loaded
+    for name in (SWEEP, PROTOCOL_ADAM[0]):
+        if name not in loaded:
+            loaded[name] = _finished(results / name)
     candidates: dict[float, dict[str, dict[int, dict]]] = {}
-    for r in _finished(results / SWEEP):
+    for r in loaded[SWEEP]:
         lr = float(r["config"]["adam_learning_rate"])
         candidates.setdefault(lr, {}).setdefault(r["task"], {})[int(r["seed"])] = r
     folder, optimizer, lr = PROTOCOL_ADAM
-    for task, seeds in _by_task_seed(_finished(results / folder), optimizer).items():
+    for task, seeds in _by_task_seed(loaded[folder], optimizer).items():
         for seed, r in seeds.items():  # the sweep's own lr-2e-5 run, where it has one, wins
             candidates.setdefault(lr, {}).setdefault(task, {}).setdefault(seed, r)
     runs, rates = {}, {}
@@ -110,7 +117,7 @@ def gather(results: pathlib.Path, select_seed: int = 0) -> dict[str, Any]:
         if folder not in loaded:
             loaded[folder] = _finished(results / folder)
         rows[label] = _by_task_seed(loaded[folder], optimizer)
-    rows[TUNED], rates = tuned_adam(results, select_seed)
+    rows[TUNED], rates = tuned_adam(results, select_seed, loaded)
     return {"rows": rows, "rates": rates}
 
 
