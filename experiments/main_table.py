@@ -59,12 +59,6 @@ SWEEP = "adam_lr_sweep"
 PROTOCOL_ADAM = ("glue_small_checkpoint_pooling", "adam", 2e-5)
 
 
-def _finished(folder: pathlib.Path) -> list[dict[str, Any]]:
-    if not folder.is_dir():
-        raise FileNotFoundError(f"experiment folder {folder} does not exist")
-    return report.load_runs(folder)
-
-
 def _by_task_seed(runs: Sequence[dict[str, Any]], optimizer: str) -> dict[str, dict[int, dict]]:
     out: dict[str, dict[int, dict]] = {}
     for r in runs:
@@ -87,7 +81,7 @@ def tuned_adam(
     loaded = {} if loaded is None else loaded
     for name in (SWEEP, PROTOCOL_ADAM[0]):
         if name not in loaded:
-            loaded[name] = _finished(results / name)
+            loaded[name] = report.load_runs(results / name, must_exist=True)
     candidates: dict[float, dict[str, dict[int, dict]]] = {}
     for r in loaded[SWEEP]:
         lr = float(r["config"]["adam_learning_rate"])
@@ -115,7 +109,7 @@ def gather(results: pathlib.Path, select_seed: int = 0) -> dict[str, Any]:
     rows = {}
     for label, folder, optimizer in ROWS:
         if folder not in loaded:
-            loaded[folder] = _finished(results / folder)
+            loaded[folder] = report.load_runs(results / folder, must_exist=True)
         rows[label] = _by_task_seed(loaded[folder], optimizer)
     rows[TUNED], rates = tuned_adam(results, select_seed, loaded)
     return {"rows": rows, "rates": rates}
@@ -123,7 +117,7 @@ def gather(results: pathlib.Path, select_seed: int = 0) -> dict[str, Any]:
 
 def _cell(values: Sequence[float], sign: str = "") -> str:
     """``mean ± se (n=k)``; ``sign="+"`` prints the sign of the mean (for differences)."""
-    mean, se, n = report._mean_se(values)
+    mean, se, n = report.mean_se(values)
     if n == 0:
         return "-"
     m = f"{mean:{sign}.4f}"
@@ -135,23 +129,48 @@ def _lr(lr: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def _row(label: str, per_task: dict[str, dict[int, dict]], value, cell, average: str) -> str:
+    """One markdown row: ``cell(values, task)`` per task, where ``values = value(task, seeds)``,
+    and the mean of the per-task means in format ``average`` when no task is missing."""
+    cells, means = [], []
+    for task in TASKS:
+        values = value(task, per_task.get(task, {}))
+        means.append(float(np.mean(values)) if values else math.nan)
+        cells.append(cell(values, task))
+    avg = "-" if any(math.isnan(m) for m in means) else format(float(np.mean(means)), average)
+    return f"| {label} | " + " | ".join(cells) + f" | {avg} |"
+
+
+def _accuracies(task: str, seeds: dict[int, dict]) -> list[float]:
+    return [r["final"]["dev_accuracy"] for _, r in sorted(seeds.items())]
+
+
 def render(data: dict[str, Any], select_seed: int = 0) -> str:
     """The three markdown tables (accuracy, difference to tuned Adam, evaluations per step)."""
     rows, rates = data["rows"], data["rates"]
+    tuned = rows[TUNED]
     head = "| optimizer | " + " | ".join(TASKS) + " | average |\n|" + "---|" * (len(TASKS) + 2)
+
+    def accuracy_cell(label):
+        def cell(values, task):
+            lr = f", lr {_lr(rates[task])}" if label == TUNED and task in rates else ""
+            return _cell(values) + lr
+
+        return cell
+
+    def differences(task, seeds):
+        common = sorted(set(seeds) & set(tuned.get(task, {})))
+        return [
+            seeds[s]["final"]["dev_accuracy"] - tuned[task][s]["final"]["dev_accuracy"]
+            for s in common
+        ]
+
+    def evaluations(task, seeds):
+        return [r["evaluations_per_step"] for r in seeds.values()]
+
+    searches = {k: v for k, v in rows.items() if not k.startswith("adam,")}
     out = ["# Dev accuracy after the last epoch (mean ± standard error over seeds)", "", head]
-    for label, per_task in rows.items():
-        cells, means = [], []
-        for task in TASKS:
-            seeds = per_task.get(task, {})
-            values = [r["final"]["dev_accuracy"] for _, r in sorted(seeds.items())]
-            means.append(float(np.mean(values)) if values else math.nan)
-            cell = _cell(values)
-            if label == TUNED and task in rates:
-                cell += f", lr {_lr(rates[task])}"
-            cells.append(cell)
-        avg = "-" if any(math.isnan(m) for m in means) else f"{np.mean(means):.4f}"
-        out.append(f"| {label} | " + " | ".join(cells) + f" | {avg} |")
+    out += [_row(k, v, _accuracies, accuracy_cell(k), ".4f") for k, v in rows.items()]
     out += [
         "",
         f"Tuned Adam: per task the peak learning rate (warm-up + cosine) with the best final dev "
@@ -162,32 +181,15 @@ def render(data: dict[str, Any], select_seed: int = 0) -> str:
         "",
         head,
     ]
-    tuned = rows[TUNED]
-    for label, per_task in rows.items():
-        if label == TUNED or label.startswith("adam,"):
-            continue
-        cells, means = [], []
-        for task in TASKS:
-            common = sorted(set(per_task.get(task, {})) & set(tuned.get(task, {})))
-            diffs = [
-                per_task[task][s]["final"]["dev_accuracy"] - tuned[task][s]["final"]["dev_accuracy"]
-                for s in common
-            ]
-            means.append(float(np.mean(diffs)) if diffs else math.nan)
-            cells.append(_cell(diffs, sign="+"))
-        avg = "-" if any(math.isnan(m) for m in means) else f"{np.mean(means):+.4f}"
-        out.append(f"| {label} | " + " | ".join(cells) + f" | {avg} |")
+    out += [
+        _row(k, v, differences, lambda d, _: _cell(d, sign="+"), "+.4f")
+        for k, v in searches.items()
+    ]
     out += ["", "# value_fn evaluations per step (mean over the row's runs)", "", head]
-    for label, per_task in rows.items():
-        if label.startswith("adam,"):
-            continue
-        cells, means = [], []
-        for task in TASKS:
-            values = [r["evaluations_per_step"] for r in per_task.get(task, {}).values()]
-            means.append(float(np.mean(values)) if values else math.nan)
-            cells.append(f"{np.mean(values):.2f}" if values else "-")
-        avg = "-" if any(math.isnan(m) for m in means) else f"{np.mean(means):.2f}"
-        out.append(f"| {label} | " + " | ".join(cells) + f" | {avg} |")
+    out += [
+        _row(k, v, evaluations, lambda e, _: f"{np.mean(e):.2f}" if e else "-", ".2f")
+        for k, v in searches.items()
+    ]
     return "\n".join(out) + "\n"
 
 

@@ -75,9 +75,9 @@ def load_folder(folder: pathlib.Path, seed: int | None = None) -> list[dict[str,
     Raises:
       FileNotFoundError: ``folder`` does not exist.
     """
-    if not folder.is_dir():
-        raise FileNotFoundError(f"experiment folder {folder} does not exist")
-    runs = [r for r in report.load_runs(folder) if seed is None or r["seed"] == seed]
+    runs = [
+        r for r in report.load_runs(folder, must_exist=True) if seed is None or r["seed"] == seed
+    ]
     for run in runs:
         run["records"] = report.step_records(run)
         run["folder"] = folder.name

@@ -49,8 +49,14 @@ def load_summaries(out: str | pathlib.Path) -> list[dict[str, Any]]:
     return sorted(runs, key=lambda r: (_row_key(r), r["task"], r["seed"]))
 
 
-def load_runs(out: str | pathlib.Path) -> list[dict[str, Any]]:
-    """The finished runs under ``out`` (failed, diverged and unfinished ones left out)."""
+def load_runs(out: str | pathlib.Path, must_exist: bool = False) -> list[dict[str, Any]]:
+    """The finished runs under ``out`` (failed, diverged and unfinished ones left out).
+
+    Raises:
+      FileNotFoundError: ``must_exist`` and ``out`` is not a folder (otherwise: no runs).
+    """
+    if must_exist and not pathlib.Path(out).is_dir():
+        raise FileNotFoundError(f"experiment folder {out} does not exist")
     return [r for r in load_summaries(out) if r["status"] == run_log.FINISHED]
 
 
@@ -87,7 +93,12 @@ def row_labels(runs: Sequence[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r.get("label", r["optimizer"]) for r in sorted(runs, key=_row_key)))
 
 
-def _mean_se(values: Iterable[float]) -> tuple[float, float, int]:
+def mean_se(values: Iterable[float]) -> tuple[float, float, int]:
+    """``(mean, standard error of the mean, n)`` of ``values`` (float64).
+
+    The standard error uses the sample standard deviation (ddof 1); it is NaN for fewer than two
+    values, and the mean is NaN as well for none.
+    """
     v = np.asarray(list(values), dtype=float)
     if v.size == 0:
         return math.nan, math.nan, 0
@@ -116,7 +127,7 @@ def markdown_table(
             vals = [r["final"][metric] for r in runs if r["task"] == task and r["label"] == label]
             bad = [r["status"] for r in not_counted if r["task"] == task and r["label"] == label]
             note = "".join(f"; {bad.count(s)} {s}" for s in sorted(set(bad)))
-            mean, se, n = _mean_se(vals)
+            mean, se, n = mean_se(vals)
             means.append(mean)
             if n == 0:
                 cells.append(f"- ({note[2:]})" if note else "-")

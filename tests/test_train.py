@@ -306,6 +306,19 @@ def test_committed_results_replot_to_the_same_table(tmp_path, folder):
     assert markdown_table(runs) in table
 
 
+def test_mean_se_and_a_missing_experiment_folder(tmp_path):
+    from sls_glue.report import load_runs, mean_se
+
+    mean, se, n = mean_se([0.5, 0.7, 0.9])
+    assert (mean, n) == (pytest.approx(0.7), 3)
+    assert se == pytest.approx(0.2 / 3**0.5)  # sample std 0.2 over sqrt(3)
+    assert mean_se([0.4])[0] == 0.4 and np.isnan(mean_se([0.4])[1])
+    assert mean_se([])[2] == 0 and np.isnan(mean_se([])[0])
+    assert load_runs(tmp_path / "absent") == []
+    with pytest.raises(FileNotFoundError, match="absent does not exist"):
+        load_runs(tmp_path / "absent", must_exist=True)
+
+
 def test_pooling_is_recorded_and_old_runs_read_as_cls(tmp_path, glue_dir):
     config = tiny_config(glue_dir, optimizer="adam")
     assert resolve_pooling(config) == "cls"  # random:tiny: no sentence-transformers files
