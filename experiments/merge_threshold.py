@@ -39,6 +39,7 @@ import numpy as np
 from variant_grid import Variant, parse_args, run_variants
 
 import sls_jax
+from sls_glue.report import load_runs, step_records
 
 C = 0.1  # the paper's Armijo constant
 THRESHOLDS = (0.0, 1e-12, 1e-8)
@@ -62,8 +63,6 @@ def scan_run(summary: dict[str, Any]) -> dict[str, Any]:
     False for runs of at most 2 groups (never merged); ``None`` when the run had fewer than two
     cycles to judge from.
     """
-    from sls_glue.report import step_records
-
     records = step_records(summary)  # summary["path"]: the run folder
     sizes = np.array([r["step_sizes"] for r in records], dtype=float)  # (steps, groups)
     step, group = np.unravel_index(int(np.argmin(sizes)), sizes.shape)
@@ -93,8 +92,6 @@ def scan_run(summary: dict[str, Any]) -> dict[str, Any]:
 
 def scan(folders: Sequence[str | pathlib.Path]) -> list[dict[str, Any]]:
     """Rows of :func:`scan_run` for every finished ``pla_sls*`` run under ``folders``."""
-    from sls_glue.report import load_runs
-
     runs = [r for folder in folders for r in load_runs(folder)]
     return [scan_run(r) for r in runs if r["optimizer"].startswith("pla_sls")]
 
