@@ -22,6 +22,15 @@ when a row has all four tasks.
 Usage (from the repository root)::
 
     .venv/bin/python experiments/main_table.py --results results --out results/main_table.md
+    .venv/bin/python experiments/main_table.py --plan        # the runs that complete 3 seeds
+    GLUE_DIR=path/to/glue nice -n 10 .venv/bin/python experiments/main_table.py --complete
+
+``--plan`` prints, in the order ``--complete`` runs them, the commands of the experiment scripts
+that bring every cell to the seeds of ``--seeds`` (0 1 2): first cells without their selection
+seed, then by row (the protocol, tuned Adam, ``adam_sls_skip``, then the c = 0.5 rows). The
+scripts are resumable, so ``--complete`` can be stopped (SIGTERM) and started again; it writes
+the table after the last command. Tuned Adam's missing seeds are run at the rate selected on the
+selection seed; a task without a selection-seed sweep is left to ``adam_lr_sweep.py``.
 
 Raises ``FileNotFoundError`` naming a missing experiment folder before writing anything.
 """
@@ -30,7 +39,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import pathlib
+import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +50,7 @@ import numpy as np
 
 from sls_glue import report
 
-__all__ = ["ROWS", "TASKS", "gather", "main", "render", "tuned_adam"]
+__all__ = ["ROWS", "TASKS", "gather", "main", "plan", "render", "tuned_adam"]
 
 TASKS = ("SST-2", "MRPC", "QNLI", "MNLI")
 
@@ -57,6 +69,22 @@ TUNED = "adam, tuned lr (best of the sweep on the selection seed)"
 #: Where the tuned-Adam candidates come from: the sweep, and the protocol's lr-2e-5 run.
 SWEEP = "adam_lr_sweep"
 PROTOCOL_ADAM = ("glue_small_checkpoint_pooling", "adam", 2e-5)
+#: The resumable script behind each folder; ``--variants`` takes the summaries' optimizer name.
+SCRIPTS = {
+    "glue_small_checkpoint_pooling": "experiments/glue_small_checkpoint_pooling.sh",
+    "armijo_constant": "experiments/armijo_constant.py",
+    "cheap_search": "experiments/cheap_search.py",
+    SWEEP: "experiments/adam_lr_sweep.py",
+}
+#: The order in which :func:`plan` completes the rows.
+PLAN_ORDER = (
+    *(label for label, folder, _ in ROWS if folder == PROTOCOL_ADAM[0]),
+    TUNED,
+    "adam_sls_skip (recommended)",
+    "adam_sls, c = 0.5",
+    "pla_sls, c = 0.5",
+)
+CLI_TASKS = {"SST-2": "sst2", "MRPC": "mrpc", "QNLI": "qnli", "MNLI": "mnli"}
 
 
 def _by_task_seed(runs: Sequence[dict[str, Any]], optimizer: str) -> dict[str, dict[int, dict]]:
@@ -113,6 +141,50 @@ def gather(results: pathlib.Path, select_seed: int = 0) -> dict[str, Any]:
         rows[label] = _by_task_seed(loaded[folder], optimizer)
     rows[TUNED], rates = tuned_adam(results, select_seed, loaded)
     return {"rows": rows, "rates": rates}
+
+
+def _sweep_variant(lr: float) -> str:
+    return f"adam_lr{np.format_float_positional(lr)}"  # adam_lr_sweep.py's row names
+
+
+def plan(
+    data: dict[str, Any], seeds: Sequence[int] = (0, 1, 2), select_seed: int = 0
+) -> list[list[str]]:
+    """The commands (argument lists, from the repository root) that complete ``seeds`` per cell.
+
+    Per row and task, a command for ``select_seed`` where it is lacking, all of them first, and
+    one for the other lacking seeds, in :data:`PLAN_ORDER`; the protocol's rows share one
+    command (its script runs the whole protocol, resumably). Tuned Adam without a
+    selection-seed sweep run is left out.
+    """
+    rows, rates = data["rows"], data["rates"]
+    variants = {label: (folder, optimizer) for label, folder, optimizer in ROWS}
+    variants[TUNED] = (SWEEP, None)
+    jobs = []
+    for rank, label in enumerate(PLAN_ORDER):
+        folder, optimizer = variants[label]
+        for task in TASKS:
+            if label == TUNED:
+                if task not in rates:
+                    continue
+                optimizer = _sweep_variant(rates[task])
+            lacking = [s for s in seeds if s not in rows[label].get(task, {})]
+            if select_seed in lacking:  # the selection seed first, on its own
+                jobs.append((False, rank, folder, task, optimizer, [select_seed]))
+            rest = [s for s in lacking if s != select_seed]
+            if rest:
+                jobs.append((True, rank, folder, task, optimizer, rest))
+    commands: list[list[str]] = []
+    for _, _, folder, task, optimizer, lacking in sorted(jobs, key=lambda j: j[:2]):
+        script = SCRIPTS[folder]
+        if script.endswith(".sh"):
+            command = ["bash", script]
+        else:
+            command = [sys.executable, script, "--tasks", CLI_TASKS[task], "--seeds"]
+            command += [str(s) for s in lacking] + ["--variants", optimizer]
+        if command not in commands:
+            commands.append(command)
+    return commands
 
 
 def _cell(values: Sequence[float], sign: str = "") -> str:
@@ -198,7 +270,25 @@ def main(argv: Sequence[str] | None = None) -> pathlib.Path:
     parser.add_argument("--results", type=pathlib.Path, default=pathlib.Path("results"))
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results/main_table.md"))
     parser.add_argument("--select-seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--plan", action="store_true", help="print the runs --complete makes")
+    action.add_argument("--complete", action="store_true", help="make them, then the table")
     args = parser.parse_args(argv)
+    if args.plan or args.complete:
+        commands = plan(gather(args.results, args.select_seed), args.seeds, args.select_seed)
+        for command in commands:
+            print(" ".join(command), flush=True)
+            if args.complete:
+                env = dict(os.environ)  # sls-glue, for the protocol's script, beside python
+                env["PATH"] = os.pathsep.join(
+                    [str(pathlib.Path(sys.executable).parent), env["PATH"]]
+                )
+                done = subprocess.run(command, env=env)
+                if done.returncode:
+                    raise SystemExit(f"stopped: {' '.join(command)} exited {done.returncode}")
+        if args.plan:
+            return args.out
     text = render(gather(args.results, args.select_seed), args.select_seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

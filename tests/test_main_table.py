@@ -120,3 +120,62 @@ def test_readme_shows_the_committed_main_table():
     assert accuracy in (root / "README.md").read_text(), (
         "README.md's main table differs from results/main_table.md; paste the latter's first table"
     )
+
+
+def test_plan_completes_every_cell_selection_seed_first(results):
+    commands = mt.plan(mt.gather(results, 0), seeds=(0, 1, 2), select_seed=0)
+    assert all(c[0] in ("bash", mt.sys.executable) for c in commands)
+    short = [" ".join(c[1:]) for c in commands]
+
+    def script(name, tasks, seeds, variant):
+        return [
+            f"experiments/{name}.py --tasks {t} --seeds {seeds} --variants {variant}" for t in tasks
+        ]
+
+    every = ("sst2", "mrpc", "qnli", "mnli")
+    assert short == [
+        # Cells lacking seed 0 first; the protocol's rows (four of them lack seed 0) share one
+        # command, which also runs their other seeds, so it is not repeated below.
+        "experiments/glue_small_checkpoint_pooling.sh",
+        *script("cheap_search", every, "0", "adam_sls_c0.5_skip3_fb0.5"),
+        *script("armijo_constant", every, "0", "adam_sls_c0.5"),
+        *script("armijo_constant", every, "0", "pla_sls_c0.5"),
+        # Tuned Adam at the rate selected on seed 0: SST-2 1e-4 lacks seed 2; MRPC's 2e-5 (the
+        # protocol's runs, seeds 0-1) lacks seed 2, run as the sweep's 2e-5 row. QNLI and MNLI
+        # have no seed-0 sweep run, so no rate and no command.
+        "experiments/adam_lr_sweep.py --tasks sst2 --seeds 2 --variants adam_lr0.0001",
+        "experiments/adam_lr_sweep.py --tasks mrpc --seeds 2 --variants adam_lr0.00002",
+        *script("cheap_search", every, "1 2", "adam_sls_c0.5_skip3_fb0.5"),
+        *script("armijo_constant", every, "1 2", "adam_sls_c0.5"),
+        *script("armijo_constant", every, "1 2", "pla_sls_c0.5"),
+    ]
+    # Two seeds: tuned Adam is complete (seeds 0 and 1 on both tasks); the others lack seed 1.
+    two = [" ".join(c[1:]) for c in mt.plan(mt.gather(results, 0), seeds=(0, 1))]
+    assert not any("adam_lr_sweep" in c for c in two)
+    assert two[13:] == [c.replace("--seeds 1 2", "--seeds 1") for c in short[15:]]
+
+
+def test_complete_runs_the_plan_then_writes_the_table(results, tmp_path, monkeypatch):
+    calls = []
+
+    class Done:
+        def __init__(self, code):
+            self.returncode = code
+
+    monkeypatch.setattr(mt.subprocess, "run", lambda c, env: calls.append((c, env)) or Done(0))
+    out = tmp_path / "table.md"
+    mt.main(["--results", str(results), "--out", str(out), "--complete"])
+    assert [c for c, _ in calls] == mt.plan(mt.gather(results, 0))
+    assert calls[0][1]["PATH"].split(mt.os.pathsep)[0] == str(
+        mt.pathlib.Path(mt.sys.executable).parent
+    )
+    assert out.read_text() == mt.render(mt.gather(results, 0), 0)
+    # A failing command stops the plan with its name; no table is written.
+    calls.clear()
+    out.unlink()
+    monkeypatch.setattr(mt.subprocess, "run", lambda c, env: calls.append(c) or Done(3))
+    with pytest.raises(SystemExit, match="glue_small_checkpoint_pooling.sh exited 3"):
+        mt.main(["--results", str(results), "--out", str(out), "--complete"])
+    assert len(calls) == 1 and not out.exists()
+    mt.main(["--results", str(results), "--out", str(out), "--plan"])
+    assert not out.exists()  # --plan only prints
