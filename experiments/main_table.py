@@ -277,13 +277,11 @@ def main(argv: Sequence[str] | None = None) -> pathlib.Path:
     args = parser.parse_args(argv)
     if args.plan or args.complete:
         commands = plan(gather(args.results, args.select_seed), args.seeds, args.select_seed)
+        env = dict(os.environ)  # sls-glue, for the protocol's script, beside python
+        env["PATH"] = os.pathsep.join([str(pathlib.Path(sys.executable).parent), env["PATH"]])
         for command in commands:
             print(" ".join(command), flush=True)
             if args.complete:
-                env = dict(os.environ)  # sls-glue, for the protocol's script, beside python
-                env["PATH"] = os.pathsep.join(
-                    [str(pathlib.Path(sys.executable).parent), env["PATH"]]
-                )
                 done = subprocess.run(command, env=env)
                 if done.returncode:
                     raise SystemExit(f"stopped: {' '.join(command)} exited {done.returncode}")
