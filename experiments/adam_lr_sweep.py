@@ -21,11 +21,17 @@ import numpy as np
 from variant_grid import Variant, parse_args, run_variants
 
 LEARNING_RATES = (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4)
-# Plain decimals, so that the table's alphabetical rows are in the order of the learning rate.
-VARIANTS = [
-    Variant(f"adam_lr{np.format_float_positional(lr)}", "adam", {"adam_learning_rate": lr})
-    for lr in LEARNING_RATES
-]
+
+
+def variant_name(lr: float) -> str:
+    """The row name of peak learning rate ``lr`` (``1e-4`` -> ``adam_lr0.0001``).
+
+    Plain decimals, so that the table's alphabetical rows are in the order of the learning rate.
+    """
+    return f"adam_lr{np.format_float_positional(lr)}"
+
+
+VARIANTS = [Variant(variant_name(lr), "adam", {"adam_learning_rate": lr}) for lr in LEARNING_RATES]
 
 if __name__ == "__main__":
     args = parse_args(__doc__.splitlines()[0], "results/adam_lr_sweep", VARIANTS)

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from adam_lr_sweep import variant_name  # the sweep's row names (this folder is on sys.path)
 
 from sls_glue import report
 
@@ -143,10 +144,6 @@ def gather(results: pathlib.Path, select_seed: int = 0) -> dict[str, Any]:
     return {"rows": rows, "rates": rates}
 
 
-def _sweep_variant(lr: float) -> str:
-    return f"adam_lr{np.format_float_positional(lr)}"  # adam_lr_sweep.py's row names
-
-
 def plan(
     data: dict[str, Any], seeds: Sequence[int] = (0, 1, 2), select_seed: int = 0
 ) -> list[list[str]]:
@@ -167,7 +164,7 @@ def plan(
             if label == TUNED:
                 if task not in rates:
                     continue
-                optimizer = _sweep_variant(rates[task])
+                optimizer = variant_name(rates[task])
             lacking = [s for s in seeds if s not in rows[label].get(task, {})]
             if select_seed in lacking:  # the selection seed first, on its own
                 jobs.append((False, rank, folder, task, optimizer, [select_seed]))

@@ -5,13 +5,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
+import sys
 
 import pytest
 
 _PATH = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "main_table.py"
-_spec = importlib.util.spec_from_file_location("main_table", _PATH)
-mt = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mt)
+sys.path.insert(0, str(_PATH.parent))  # it imports adam_lr_sweep, as when run as a script
+try:
+    _spec = importlib.util.spec_from_file_location("main_table", _PATH)
+    mt = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(mt)
+finally:
+    sys.path.pop(0)
 
 
 def _run(root, folder, task, opt, seed, acc, *, lr=2e-5, evals=0.0, status="finished"):
