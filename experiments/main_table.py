@@ -151,7 +151,7 @@ def plan(
 
     Per row and task, a command for ``select_seed`` where it is lacking, all of them first, and
     one for the other lacking seeds, in :data:`PLAN_ORDER`; the protocol's rows share one
-    command (its script runs the whole protocol, resumably). Tuned Adam without a
+    command (its script runs the whole protocol at ``seeds``, resumably). Tuned Adam without a
     selection-seed sweep run is left out.
     """
     rows, rates = data["rows"], data["rates"]
@@ -174,8 +174,9 @@ def plan(
     commands: list[list[str]] = []
     for _, _, folder, task, optimizer, lacking in sorted(jobs, key=lambda j: j[:2]):
         script = SCRIPTS[folder]
-        if script.endswith(".sh"):
-            command = ["bash", script]
+        if script.endswith(".sh"):  # the whole protocol at ``seeds``, the selection seed first
+            ordered = sorted(seeds, key=lambda s: s != select_seed)
+            command = ["bash", script, f"results/{folder}", *map(str, ordered)]
         else:
             command = [sys.executable, script, "--tasks", CLI_TASKS[task], "--seeds"]
             command += [str(s) for s in lacking] + ["--variants", optimizer]

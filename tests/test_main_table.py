@@ -141,7 +141,7 @@ def test_plan_completes_every_cell_selection_seed_first(results):
     assert short == [
         # Cells lacking seed 0 first; the protocol's rows (four of them lack seed 0) share one
         # command, which also runs their other seeds, so it is not repeated below.
-        "experiments/glue_small_checkpoint_pooling.sh",
+        "experiments/glue_small_checkpoint_pooling.sh results/glue_small_checkpoint_pooling 0 1 2",
         *script("cheap_search", every, "0", "adam_sls_c0.5_skip3_fb0.5"),
         *script("armijo_constant", every, "0", "adam_sls_c0.5"),
         *script("armijo_constant", every, "0", "pla_sls_c0.5"),
@@ -158,6 +158,11 @@ def test_plan_completes_every_cell_selection_seed_first(results):
     two = [" ".join(c[1:]) for c in mt.plan(mt.gather(results, 0), seeds=(0, 1))]
     assert not any("adam_lr_sweep" in c for c in two)
     assert two[13:] == [c.replace("--seeds 1 2", "--seeds 1") for c in short[15:]]
+    assert two[0] == short[0].replace(" 0 1 2", " 0 1")
+    # Another selection seed goes first in the protocol's command too.
+    assert " ".join(mt.plan(mt.gather(results, 0), seeds=(0, 1, 2), select_seed=2)[0][1:]) == (
+        "experiments/glue_small_checkpoint_pooling.sh results/glue_small_checkpoint_pooling 2 0 1"
+    )
 
 
 def test_complete_runs_the_plan_then_writes_the_table(results, tmp_path, monkeypatch):
@@ -179,8 +184,46 @@ def test_complete_runs_the_plan_then_writes_the_table(results, tmp_path, monkeyp
     calls.clear()
     out.unlink()
     monkeypatch.setattr(mt.subprocess, "run", lambda c, env: calls.append(c) or Done(3))
-    with pytest.raises(SystemExit, match="glue_small_checkpoint_pooling.sh exited 3"):
+    with pytest.raises(
+        SystemExit,
+        match="pooling.sh results/glue_small_checkpoint_pooling 0 1 2 exited 3",
+    ):
         mt.main(["--results", str(results), "--out", str(out), "--complete"])
     assert len(calls) == 1 and not out.exists()
     mt.main(["--results", str(results), "--out", str(out), "--plan"])
     assert not out.exists()  # --plan only prints
+
+
+def test_protocol_script_runs_the_first_seed_on_every_task_first(tmp_path):
+    """The protocol's script, with ``sls-glue`` replaced by a stub that records its arguments."""
+    stub = tmp_path / "bin" / "sls-glue"
+    stub.parent.mkdir()
+    log = tmp_path / "calls"
+    stub.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
+    stub.chmod(0o755)
+    script = _PATH.parent / "glue_small_checkpoint_pooling.sh"
+    env = {**mt.os.environ, "PATH": f"{stub.parent}{mt.os.pathsep}{mt.os.environ['PATH']}"}
+    env["SLS_GLUE_OPTIMIZERS"] = "adam salsa"
+    tail = "--optimizer adam salsa --out OUT --no-progress"
+    mt.subprocess.run(["bash", str(script), "OUT", "3", "0", "4"], env=env, check=True)
+    assert log.read_text().splitlines() == [
+        f"run --task sst2 mrpc --seeds 3 {tail}",
+        f"run --task qnli --seeds 3 --eval-subset 1000 {tail}",
+        f"run --task mnli --seeds 3 --eval-subset 1000 {tail}",
+        f"run --task sst2 mrpc --seeds 0 4 {tail}",
+        f"run --task qnli mnli --seeds 0 4 --eval-subset 1000 {tail}",
+        "plot OUT",
+    ]
+    log.unlink()
+    mt.subprocess.run(["bash", str(script)], env=env, check=True)  # the defaults: seeds 0 1 2
+    default = "results/glue_small_checkpoint_pooling"
+    assert log.read_text().splitlines()[0] == f"run --task sst2 mrpc --seeds 0 {tail}".replace(
+        "OUT", default
+    )
+    assert log.read_text().splitlines()[3].startswith("run --task sst2 mrpc --seeds 1 2 ")
+    log.unlink()
+    bad = mt.subprocess.run(
+        ["bash", str(script), "OUT", "1", "x"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "seed 'x' is not a non-negative integer" in bad.stderr
+    assert not log.exists()  # nothing ran
