@@ -10,22 +10,15 @@ Usage: python experiments/compare_runs.py results/glue_small results/glue_small_
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
+from typing import Any
+
+from sls_glue import report
 
 
-def _runs(folder: pathlib.Path) -> dict[tuple[str, str, str], pathlib.Path]:
-    """The finished runs (summaries without a status predate it and are finished)."""
-    return {
-        (p.parts[-4], p.parts[-3], p.parts[-2]): p.parent
-        for p in folder.glob("*/*/seed*/summary.json")
-        if json.loads(p.read_text()).get("status", "finished") == "finished"
-    }
-
-
-def _losses(run: pathlib.Path) -> list[float]:
-    with open(run / "steps.jsonl") as f:
-        return [json.loads(line)["loss"] for line in f]
+def _runs(folder: pathlib.Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The finished runs' summaries by (task, optimizer, seed)."""
+    return {(r["task"], r["optimizer"], int(r["seed"])): r for r in report.load_runs(folder)}
 
 
 def compare(a: pathlib.Path, b: pathlib.Path, rtol: float) -> list[str]:
@@ -38,9 +31,8 @@ def compare(a: pathlib.Path, b: pathlib.Path, rtol: float) -> list[str]:
     ]
     same = 0
     for key in common:
-        sa = json.loads((runs_a[key] / "summary.json").read_text())
-        sb = json.loads((runs_b[key] / "summary.json").read_text())
-        la, lb = _losses(runs_a[key]), _losses(runs_b[key])
+        sa, sb = runs_a[key], runs_b[key]
+        la, lb = ([r["loss"] for r in report.step_records(s)] for s in (sa, sb))
         first = next(
             (i for i, (x, y) in enumerate(zip(la, lb)) if abs(x - y) > rtol * max(1.0, abs(x))),
             "-",
@@ -48,7 +40,7 @@ def compare(a: pathlib.Path, b: pathlib.Path, rtol: float) -> list[str]:
         acc_a, acc_b = sa["final"]["dev_accuracy"], sb["final"]["dev_accuracy"]
         same += round(acc_a, 4) == round(acc_b, 4)
         rows.append(
-            f"| {key[0]} | {key[1]} | {key[2].removeprefix('seed')} | {acc_a:.4f} | {acc_b:.4f} "
+            f"| {key[0]} | {key[1]} | {key[2]} | {acc_a:.4f} | {acc_b:.4f} "
             f"| {sa['evaluations_per_step']:.3f} | {sb['evaluations_per_step']:.3f} | {first} |"
         )
     rows.append("")

@@ -15,7 +15,13 @@ _spec.loader.exec_module(compare_runs)
 def _write_run(root, task, opt, seed, accuracy, losses, evals):
     run = root / task / opt / f"seed{seed}"
     run.mkdir(parents=True)
-    summary = {"final": {"dev_accuracy": accuracy}, "evaluations_per_step": evals}
+    summary = {
+        "task": task,
+        "optimizer": opt,
+        "seed": seed,
+        "final": {"dev_accuracy": accuracy},
+        "evaluations_per_step": evals,
+    }
     (run / "summary.json").write_text(json.dumps(summary))
     (run / "steps.jsonl").write_text("".join(json.dumps({"loss": x}) + "\n" for x in losses))
 
