@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-from tests.tiny_glue import run_experiment_script, write_sst2
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _module(name):
-    sys.path.insert(0, str(ROOT / "experiments"))  # the scripts import variant_grid
-    try:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
-    return module
+from tests.tiny_glue import experiment_module, run_experiment_script, write_sst2
 
 
 def _summary(out, name):
@@ -31,7 +15,7 @@ def _summary(out, name):
 
 
 def test_samples_curves_put_examples_on_the_x_axis():
-    batch = _module("pla_batch_size")
+    batch = experiment_module("pla_batch_size")
     summary = {
         "config": {"batch_size": 64},
         "train_examples": 500,
@@ -48,7 +32,7 @@ def test_samples_curves_put_examples_on_the_x_axis():
 
 
 def test_variants_name_the_paper_ablation_settings():
-    groups = {v.name: v.settings for v in _module("pla_groups").VARIANTS}
+    groups = {v.name: v.settings for v in experiment_module("pla_groups").VARIANTS}
     assert list(groups) == [
         "pla_sls_g1",
         "pla_sls_g4",
@@ -57,7 +41,7 @@ def test_variants_name_the_paper_ablation_settings():
         "pla_sls_qkv",
     ]
     assert groups["pla_sls_qkv"] == {"pla_groups": "qkv", "optimizer_kwargs": {"c": 0.1}}
-    sizes = {v.name: v.settings["batch_size"] for v in _module("pla_batch_size").VARIANTS}
+    sizes = {v.name: v.settings["batch_size"] for v in experiment_module("pla_batch_size").VARIANTS}
     assert sizes == {"pla_sls_bs8": 8, "pla_sls_bs16": 16, "pla_sls_bs32": 32, "pla_sls_bs64": 64}
 
 
@@ -110,7 +94,7 @@ def _write_pla_run(path, step_sizes, searched, **kwargs):
 
 
 def test_merge_scan_finds_the_smallest_step_size_and_a_dropped_group(tmp_path):
-    merge = _module("merge_threshold")
+    merge = experiment_module("merge_threshold")
     assert [v.settings["optimizer_kwargs"]["merge_threshold"] for v in merge.VARIANTS] == [
         0.0,
         1e-12,
@@ -156,7 +140,7 @@ def test_merge_threshold_script_runs_a_row_and_scans_it(tmp_path):
     )
     summary = _summary(out, "pla_sls_merge1e-08")
     assert summary["config"]["optimizer_kwargs"] == {"c": 0.1, "merge_threshold": 1e-8}
-    (row,) = _module("merge_threshold").scan([out])
+    (row,) = experiment_module("merge_threshold").scan([out])
     assert row["merge_threshold"] == 1e-8 and row["steps"] == summary["steps"]
     steps = (out / "SST-2" / "pla_sls_merge1e-08" / "seed0" / "steps.jsonl").read_text()
     smallest = min(min(json.loads(x)["step_sizes"]) for x in steps.splitlines())

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "compare_runs.py"
-_spec = importlib.util.spec_from_file_location("compare_runs", _PATH)
-compare_runs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(compare_runs)
+from tests.tiny_glue import experiment_module
+
+compare_runs = experiment_module("compare_runs")
 
 
 def _write_run(root, task, opt, seed, accuracy, losses, evals):

@@ -9,9 +9,20 @@ import sys
 
 import pytest
 
-from tests.tiny_glue import run_experiment_script, write_sst2
+from tests.tiny_glue import experiment_module, run_experiment_script, write_sst2
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_experiment_module_imports_a_script_with_its_siblings_and_restores_sys_path():
+    before = list(sys.path)
+    # main_table imports its sibling adam_lr_sweep, which resolves only from experiments/.
+    table = experiment_module("main_table")
+    assert table.variant_name.__module__ == "adam_lr_sweep"
+    assert sys.path == before
+    with pytest.raises(FileNotFoundError, match="no_such_script.py"):
+        experiment_module("no_such_script")
+    assert sys.path == before
 
 
 @pytest.mark.slow

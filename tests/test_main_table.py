@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
-import sys
 
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "main_table.py"
-sys.path.insert(0, str(_PATH.parent))  # it imports adam_lr_sweep, as when run as a script
-try:
-    _spec = importlib.util.spec_from_file_location("main_table", _PATH)
-    mt = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(mt)
-finally:
-    sys.path.pop(0)
+from tests.tiny_glue import EXPERIMENTS, experiment_module
+
+mt = experiment_module("main_table")
 
 
 def _run(root, folder, task, opt, seed, acc, *, lr=2e-5, evals=0.0, status="finished"):
@@ -201,7 +194,7 @@ def test_protocol_script_runs_the_first_seed_on_every_task_first(tmp_path):
     log = tmp_path / "calls"
     stub.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
     stub.chmod(0o755)
-    script = _PATH.parent / "glue_small_checkpoint_pooling.sh"
+    script = EXPERIMENTS / "glue_small_checkpoint_pooling.sh"
     env = {**mt.os.environ, "PATH": f"{stub.parent}{mt.os.pathsep}{mt.os.environ['PATH']}"}
     env["SLS_GLUE_OPTIMIZERS"] = "adam salsa"
     tail = "--optimizer adam salsa --out OUT --no-progress"

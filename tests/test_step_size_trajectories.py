@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "step_size_trajectories.py"
-_spec = importlib.util.spec_from_file_location("step_size_trajectories", _PATH)
-sst = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sst)
+from tests.tiny_glue import experiment_module
+
+sst = experiment_module("step_size_trajectories")
 
 
 def _write_run(root, task, opt, step_sizes, epochs, seed=0):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import pathlib
 
 import pytest
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "time_to_accuracy.py"
-_spec = importlib.util.spec_from_file_location("time_to_accuracy", _PATH)
-tta = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tta)
+from tests.tiny_glue import experiment_module
+
+tta = experiment_module("time_to_accuracy")
 
 
 def _write_run(root, opt, *, epochs, evaluations=(), records, status=None, pooling="mean"):

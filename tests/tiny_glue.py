@@ -8,6 +8,7 @@ a positive word occurs in them, so a model can learn them. Rows come from
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -16,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TINY", "run_experiment_script", "tiny_cli", "tiny_config", "write_sst2"]
+__all__ = [
+    "TINY",
+    "experiment_module",
+    "run_experiment_script",
+    "tiny_cli",
+    "tiny_config",
+    "write_sst2",
+]
 
 _POSITIVE = ["good", "great", "fine", "lovely", "warm", "funny"]
 _NEGATIVE = ["bad", "dull", "poor", "boring", "cold", "weak"]
@@ -63,6 +71,27 @@ def tiny_cli(glue_dir: str | pathlib.Path, out: str | pathlib.Path, *extra: str)
     args = ["--task", "sst2", "--train-size", "full", "--max-length", "32", "--batch-size", "8"]
     args += ["--epochs", "1", "--model", "random:tiny", "--data-dir", str(glue_dir)]
     return [*args, "--out", str(out), "--no-progress", "--compilation-cache", "", *extra]
+
+
+EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+
+
+def experiment_module(name: str) -> Any:
+    """Imports ``experiments/<name>.py`` as a module, with ``experiments/`` on ``sys.path`` while
+    it loads (the scripts import their siblings, e.g. ``variant_grid``, as when run as scripts).
+
+    Raises ``FileNotFoundError`` when there is no such script."""
+    path = EXPERIMENTS / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no experiment script {path}")
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    return module
 
 
 def run_experiment_script(glue: str | pathlib.Path, *args: str) -> str:
